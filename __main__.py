@@ -1,0 +1,58 @@
+"""Composition root: settings, then components, then the stack's outputs."""
+
+import pulumi
+
+from infra.cluster import Cluster, ClusterArgs
+from infra.model_store import ModelStore, ModelStoreArgs
+from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
+from infra.settings import load_settings
+
+settings = load_settings()
+
+cluster = Cluster("gke", ClusterArgs(settings=settings.cluster))
+model_store = ModelStore(
+    "model",
+    ModelStoreArgs(settings=settings.model, project=settings.cluster.project, location=settings.cluster.region),
+)
+serving = Serving(
+    "serving",
+    ServingArgs(
+        settings=settings.serving,
+        project=settings.cluster.project,
+        cluster_name=settings.cluster.name,
+        model_name=settings.model.name,
+        bucket_name=model_store.bucket_name,
+        model_uri=model_store.model_uri,
+        workload_pool=cluster.workload_pool,
+        model_copy=model_store.model_copy,
+        provider=cluster.provider,
+    ),
+)
+
+console = "https://console.cloud.google.com/kubernetes"
+project_query = f"?project={settings.cluster.project}"
+zone, cluster_name = settings.cluster.zone, settings.cluster.name
+rest_url = pulumi.Output.format("http://{0}:{1}", serving.external_ip, REST_PORT)
+
+pulumi.export("externalIp", serving.external_ip)
+pulumi.export("restUrl", rest_url)
+pulumi.export("predictUrl", pulumi.Output.format("{0}/v1/models/{1}:predict", rest_url, settings.model.name))
+pulumi.export("grpcTarget", pulumi.Output.format("{0}:{1}", serving.external_ip, GRPC_PORT))
+pulumi.export("modelName", settings.model.name)
+pulumi.export("clusterName", cluster.name)
+pulumi.export("zone", zone)
+pulumi.export("nodePoolName", cluster.node_pool_name)
+pulumi.export("namespace", serving.namespace)
+pulumi.export("deploymentName", serving.deployment_name)
+pulumi.export("hpaName", serving.hpa_name)
+pulumi.export("bucketName", model_store.bucket_name)
+pulumi.export("modelPath", model_store.model_uri)
+pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export(
+    "deploymentConsoleUrl",
+    f"{console}/deployment/{zone}/{cluster_name}/{settings.serving.namespace}/{APP_NAME}/overview{project_query}",
+)
+pulumi.export(
+    "nodePoolConsoleUrl",
+    f"{console}/nodepool/{zone}/{cluster_name}/{settings.cluster.node_pool_name}{project_query}",
+)

@@ -1,0 +1,1 @@
+"""The stack's components, one module per concern: settings, cluster, model store, serving."""

@@ -1,0 +1,227 @@
+"""TF Serving on the cluster: its Google identity, ConfigMap, Deployment, Service and autoscaler."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from infra.settings import ServingSettings
+
+# The lab's object names; every Kubernetes name the stack uses is defined here.
+APP_NAME = "image-classifier"
+CONFIG_MAP_NAME = "tfserving-configs"
+CONTAINER_NAME = "tf-serving"
+GRPC_PORT = 8500
+REST_PORT = 8501
+BUILT_IN_NAMESPACES = ("default",)
+
+BUCKET_READER_ROLE = "roles/storage.objectViewer"
+WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
+
+# Loading ResNet101 from Cloud Storage, and on a first `pulumi up` waiting for its copy, takes minutes.
+STARTUP_TIMEOUT_SECONDS = 900
+ROLLOUT_TIMEOUT = "20m"
+
+
+@dataclass(frozen=True)
+class ServingArgs:
+    settings: ServingSettings
+    project: str
+    cluster_name: str
+    model_name: str
+    bucket_name: pulumi.Input[str]
+    model_uri: pulumi.Input[str]
+    workload_pool: pulumi.Input[str]
+    model_copy: list[pulumi.Resource]
+    provider: k8s.Provider
+
+
+class Serving(pulumi.ComponentResource):
+    """The model server, reachable through a load balancer and scaled by CPU."""
+
+    external_ip: pulumi.Output[str]
+    namespace: str
+    deployment_name: pulumi.Output[str]
+    hpa_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("tfserving:infra:Serving", name, None, opts)
+        settings = args.settings
+        google_child = pulumi.ResourceOptions(parent=self)
+        labels = {"app": APP_NAME}
+        namespace_ready: list[pulumi.Resource] = []
+        if settings.namespace not in BUILT_IN_NAMESPACES:
+            namespace_ready.append(
+                k8s.core.v1.Namespace(
+                    f"{name}-namespace",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=settings.namespace),
+                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+                )
+            )
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=namespace_ready)
+
+        # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
+        reader = gcp.serviceaccount.Account(
+            f"{name}-reader",
+            account_id=f"{args.cluster_name}-serving",
+            display_name="TF Serving model reader",
+            project=args.project,
+            opts=google_child,
+        )
+        bucket_read = gcp.storage.BucketIAMMember(
+            f"{name}-reads-bucket",
+            bucket=args.bucket_name,
+            role=BUCKET_READER_ROLE,
+            member=reader.member,
+            opts=google_child,
+        )
+        identity_binding = gcp.serviceaccount.IAMMember(
+            f"{name}-workload-identity",
+            service_account_id=reader.name,
+            role=WORKLOAD_IDENTITY_ROLE,
+            member=pulumi.Output.concat("serviceAccount:", args.workload_pool, f"[{settings.namespace}/{APP_NAME}]"),
+            opts=google_child,
+        )
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP_NAME,
+                namespace=settings.namespace,
+                labels=labels,
+                annotations={"iam.gke.io/gcp-service-account": reader.email},
+            ),
+            opts=k8s_child,
+        )
+
+        config_data = pulumi.Output.from_input(args.model_uri).apply(
+            lambda model_uri: {"MODEL_NAME": args.model_name, "MODEL_PATH": model_uri}
+        )
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP_NAME, namespace=settings.namespace, labels=labels),
+            data=config_data,
+            opts=k8s_child,
+        )
+
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            # No `replicas`: the HorizontalPodAutoscaler owns the count, and a declared one would fight it.
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels,
+                        # envFrom is read at start only: a new ConfigMap content must roll the pods.
+                        annotations={"tfserving.dev/config-hash": config_data.apply(_content_hash)},
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        service_account_name=service_account.metadata.name,
+                        containers=[_tf_serving_container(settings, args.model_name, config_map)],
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_child,
+                pulumi.ResourceOptions(
+                    # Pods must find the model and their identity in place, or they start and fail.
+                    depends_on=[*args.model_copy, bucket_read, identity_binding],
+                    custom_timeouts=pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT),
+                ),
+            ),
+        )
+
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer",
+                selector=labels,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="tf-serving-grpc", port=GRPC_PORT, target_port=GRPC_PORT, protocol="TCP"
+                    ),
+                    k8s.core.v1.ServicePortArgs(
+                        name="tf-serving-http", port=REST_PORT, target_port=REST_PORT, protocol="TCP"
+                    ),
+                ],
+                load_balancer_source_ranges=list(settings.allowed_source_ranges) or None,
+            ),
+            opts=k8s_child,
+        )
+
+        autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{name}-autoscaler",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
+                scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
+                    api_version="apps/v1", kind="Deployment", name=deployment.metadata.name
+                ),
+                min_replicas=settings.min_replicas,
+                max_replicas=settings.max_replicas,
+                metrics=[
+                    k8s.autoscaling.v2.MetricSpecArgs(
+                        type="Resource",
+                        resource=k8s.autoscaling.v2.ResourceMetricSourceArgs(
+                            name="cpu",
+                            target=k8s.autoscaling.v2.MetricTargetArgs(
+                                type="Utilization", average_utilization=settings.target_cpu_utilization
+                            ),
+                        ),
+                    )
+                ],
+            ),
+            opts=k8s_child,
+        )
+
+        self.namespace = settings.namespace
+        self.deployment_name = deployment.metadata.name
+        self.hpa_name = autoscaler.metadata.name
+        self.external_ip = service.status.load_balancer.ingress[0].ip
+        self.register_outputs({"externalIp": self.external_ip, "deploymentName": self.deployment_name})
+
+
+def _content_hash(data: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _tf_serving_container(
+    settings: ServingSettings, model_name: str, config_map: k8s.core.v1.ConfigMap
+) -> k8s.core.v1.ContainerArgs:
+    grpc_open = k8s.core.v1.TCPSocketActionArgs(port=GRPC_PORT)
+    return k8s.core.v1.ContainerArgs(
+        name=CONTAINER_NAME,
+        image=settings.image,
+        args=["--model_name=$(MODEL_NAME)", "--model_base_path=$(MODEL_PATH)"],
+        env_from=[
+            k8s.core.v1.EnvFromSourceArgs(
+                config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_map.metadata.name)
+            )
+        ],
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name="http", container_port=REST_PORT, protocol="TCP"),
+            k8s.core.v1.ContainerPortArgs(name="grpc", container_port=GRPC_PORT, protocol="TCP"),
+        ],
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests={"cpu": settings.cpu_request, "memory": settings.memory_request},
+        ),
+        # TF Serving opens its ports once the model is loaded; allow a slow first load before liveness counts.
+        startup_probe=k8s.core.v1.ProbeArgs(
+            tcp_socket=grpc_open, period_seconds=10, failure_threshold=STARTUP_TIMEOUT_SECONDS // 10
+        ),
+        liveness_probe=k8s.core.v1.ProbeArgs(tcp_socket=grpc_open, period_seconds=10, failure_threshold=3),
+        # Model metadata is served only by a loaded model, so "ready" means "can predict".
+        readiness_probe=k8s.core.v1.ProbeArgs(
+            http_get=k8s.core.v1.HTTPGetActionArgs(path=f"/v1/models/{model_name}/metadata", port=REST_PORT),
+            initial_delay_seconds=10,
+            period_seconds=5,
+            timeout_seconds=5,
+            failure_threshold=10,
+        ),
+    )

@@ -1,0 +1,319 @@
+"""Every setting of the stack, read and validated in one place.
+
+Defaults live in Pulumi.yaml's config schema (the CLI applies them); this
+module reads the values, checks them together and hands typed values to the
+components. Nothing else reads `pulumi.Config`. All problems are gathered and
+raised at once, before any resource is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pulumi
+from kubernetes.utils.quantity import parse_quantity
+
+from infra.capacity import GIB, known_families, node_capacity
+
+RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
+
+_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+_GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>[^\s]+?)/?$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+# Service-account ids derived from the cluster name must stay within 30 characters.
+_CLUSTER_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,20}[a-z0-9])?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_FOLDER = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+_VERSION_FOLDER = re.compile(r"^\d+$")
+
+
+class SettingsError(ValueError):
+    """One or more settings are invalid; the message names each key and its fix."""
+
+
+@dataclass(frozen=True)
+class GcsModelSource:
+    """A SavedModel folder in Cloud Storage, copied server-side into the model bucket."""
+
+    bucket: str
+    path: str
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.path}"
+
+
+@dataclass(frozen=True)
+class LocalModelSource:
+    """A SavedModel folder on the deployer's disk, uploaded file by file."""
+
+    directory: Path
+
+
+ModelSource = GcsModelSource | LocalModelSource
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    project: str
+    zone: str
+    name: str
+    release_channel: str
+    deletion_protection: bool
+    node_pool_name: str
+    machine_type: str
+    min_nodes: int
+    max_nodes: int
+    initial_nodes: int
+
+    @property
+    def region(self) -> str:
+        return self.zone.rsplit("-", 1)[0]
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    source: ModelSource
+    bucket_name: str
+    folder: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    namespace: str
+    image: str
+    cpu_request: str
+    memory_request: str
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int
+    allowed_source_ranges: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster: ClusterSettings
+    model: ModelSettings
+    serving: ServingSettings
+
+
+class _Reader:
+    """Reads keys of one namespace, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, config: pulumi.Config, problems: list[str]) -> None:
+        self._config = config
+        self._problems = problems
+
+    def key(self, name: str) -> str:
+        return self._config.full_key(name)
+
+    def text(self, name: str) -> str:
+        return self._config.get(name) or ""
+
+    def integer(self, name: str, minimum: int, maximum: int) -> int:
+        raw = self.text(name)
+        try:
+            value = int(raw)
+        except ValueError:
+            self._problems.append(f"{self.key(name)} must be a whole number, not {raw!r}.")
+            return minimum
+        if not minimum <= value <= maximum:
+            self._problems.append(f"{self.key(name)} is {value}; set it between {minimum} and {maximum}.")
+        return value
+
+    def flag(self, name: str) -> bool:
+        raw = self.text(name).lower()
+        if raw not in ("true", "false"):
+            self._problems.append(f"{self.key(name)} must be true or false, not {raw!r}.")
+        return raw == "true"
+
+    def text_list(self, name: str) -> tuple[str, ...]:
+        raw = self.text(name) or "[]"
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self._problems.append(f"{self.key(name)} must be a list of strings, not {raw!r}.")
+            return ()
+        return tuple(value)
+
+
+def load_settings() -> Settings:
+    """Read the stack's configuration and validate it as a whole."""
+    problems: list[str] = []
+    read = _Reader(pulumi.Config(), problems)
+
+    project = pulumi.Config("gcp").get("project") or ""
+    if not project:
+        problems.append(
+            "gcp:project is not set; run `pulumi config set gcp:project <your-project-id>` "
+            "(e.g. `$(gcloud config get-value project)`)."
+        )
+
+    cluster = ClusterSettings(
+        project=project,
+        zone=read.text("zone"),
+        name=read.text("clusterName"),
+        release_channel=read.text("releaseChannel"),
+        deletion_protection=read.flag("deletionProtection"),
+        node_pool_name=read.text("nodePoolName"),
+        machine_type=read.text("machineType"),
+        min_nodes=read.integer("minNodes", 0, 1000),
+        max_nodes=read.integer("maxNodes", 1, 1000),
+        initial_nodes=read.integer("initialNodes", 0, 1000),
+    )
+    model = ModelSettings(
+        source=_model_source(read, problems),
+        bucket_name=read.text("bucketName") or (f"{project}-bucket" if project else ""),
+        folder=read.text("modelFolder").strip("/"),
+        name=read.text("modelName"),
+    )
+    serving = ServingSettings(
+        namespace=read.text("namespace"),
+        image=read.text("image"),
+        cpu_request=read.text("cpuRequest"),
+        memory_request=read.text("memoryRequest"),
+        min_replicas=read.integer("minReplicas", 1, 1000),
+        max_replicas=read.integer("maxReplicas", 1, 1000),
+        target_cpu_utilization=read.integer("targetCpuUtilization", 1, 100),
+        allowed_source_ranges=read.text_list("allowedSourceRanges"),
+    )
+
+    _check_cluster(cluster, read, problems)
+    _check_model(model, read, problems)
+    _check_serving(serving, cluster, read, problems)
+    if problems:
+        raise SettingsError("Invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    return Settings(cluster=cluster, model=model, serving=serving)
+
+
+def _model_source(read: _Reader, problems: list[str]) -> ModelSource:
+    raw = read.text("modelSource")
+    if raw.startswith("gs://"):
+        match = _GCS_URI.match(raw)
+        if match:
+            return GcsModelSource(bucket=match["bucket"], path=match["path"])
+        problems.append(
+            f"{read.key('modelSource')} {raw!r} is not a gs://bucket/path URI; "
+            "give the SavedModel folder, e.g. gs://spls/gsp777/resnet_101."
+        )
+        return GcsModelSource(bucket="", path="")
+    directory = Path(raw).expanduser()
+    if not raw or not directory.is_dir():
+        problems.append(
+            f"{read.key('modelSource')} {raw!r} is neither a gs://bucket/path URI nor an existing "
+            "directory; give a Cloud Storage SavedModel folder or a local one."
+        )
+    elif not any(
+        _VERSION_FOLDER.match(child.name) and (child / "saved_model.pb").is_file() for child in directory.iterdir()
+    ):
+        problems.append(
+            f"{read.key('modelSource')} {raw!r} holds no version folder with a SavedModel; "
+            "TF Serving needs <model>/<version>/saved_model.pb, e.g. resnet_101/1/saved_model.pb."
+        )
+    return LocalModelSource(directory=directory.resolve())
+
+
+def _check_cluster(cluster: ClusterSettings, read: _Reader, problems: list[str]) -> None:
+    if not _ZONE.match(cluster.zone):
+        problems.append(f"{read.key('zone')} {cluster.zone!r} is not a zone; use one like us-central1-f.")
+    if not _CLUSTER_NAME.match(cluster.name):
+        problems.append(
+            f"{read.key('clusterName')} {cluster.name!r} must start with a letter, use lowercase "
+            "letters, digits and hyphens, and be at most 22 characters (service accounts are named after it)."
+        )
+    if not _DNS_LABEL.match(cluster.node_pool_name) or len(cluster.node_pool_name) > 40:
+        problems.append(
+            f"{read.key('nodePoolName')} {cluster.node_pool_name!r} must be lowercase letters, "
+            "digits and hyphens, at most 40 characters."
+        )
+    if cluster.release_channel not in RELEASE_CHANNELS:
+        problems.append(
+            f"{read.key('releaseChannel')} {cluster.release_channel!r} is not a release channel; "
+            f"use one of {', '.join(RELEASE_CHANNELS)}."
+        )
+    if cluster.min_nodes > cluster.max_nodes:
+        problems.append(
+            f"{read.key('minNodes')} ({cluster.min_nodes}) is above {read.key('maxNodes')} "
+            f"({cluster.max_nodes}); lower minNodes or raise maxNodes."
+        )
+    if not cluster.min_nodes <= cluster.initial_nodes <= cluster.max_nodes:
+        problems.append(
+            f"{read.key('initialNodes')} ({cluster.initial_nodes}) must lie between minNodes "
+            f"({cluster.min_nodes}) and maxNodes ({cluster.max_nodes})."
+        )
+    if node_capacity(cluster.machine_type) is None:
+        problems.append(
+            f"{read.key('machineType')} {cluster.machine_type!r} is not a machine type whose size is "
+            f"known; use FAMILY-standard|highmem|highcpu-N (families: {', '.join(known_families())}) "
+            "or custom-CPUS-MEMORY_MB."
+        )
+
+
+def _check_model(model: ModelSettings, read: _Reader, problems: list[str]) -> None:
+    if model.bucket_name and not _BUCKET_NAME.match(model.bucket_name):
+        problems.append(
+            f"{read.key('bucketName')} {model.bucket_name!r} is not a valid bucket name; use 3-63 "
+            "lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit."
+        )
+    if not _FOLDER.match(model.folder):
+        problems.append(f"{read.key('modelFolder')} {model.folder!r} must be a folder path such as resnet_101.")
+    if not _MODEL_NAME.match(model.name):
+        problems.append(f"{read.key('modelName')} {model.name!r} must be letters, digits, '_', '-' or '.'.")
+
+
+def _quantity(raw: str, key: str, example: str, problems: list[str]) -> Decimal | None:
+    try:
+        value = parse_quantity(raw)
+    except ValueError:
+        problems.append(f"{key} {raw!r} is not a Kubernetes quantity; write it like {example}.")
+        return None
+    if value <= 0:
+        problems.append(f"{key} must be above zero, not {raw!r}.")
+        return None
+    return value
+
+
+def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Reader, problems: list[str]) -> None:
+    if not _DNS_LABEL.match(serving.namespace):
+        problems.append(f"{read.key('namespace')} {serving.namespace!r} is not a valid namespace name.")
+    if ":" not in serving.image.rsplit("/", 1)[-1] and "@" not in serving.image:
+        problems.append(
+            f"{read.key('image')} {serving.image!r} has no tag or digest; pin one, e.g. tensorflow/serving:2.8.0."
+        )
+    if serving.min_replicas > serving.max_replicas:
+        problems.append(
+            f"{read.key('minReplicas')} ({serving.min_replicas}) is above {read.key('maxReplicas')} "
+            f"({serving.max_replicas}); lower minReplicas or raise maxReplicas."
+        )
+    for cidr in serving.allowed_source_ranges:
+        if not re.match(r"^[0-9a-fA-F:.]+/\d{1,3}$", cidr):
+            problems.append(
+                f"{read.key('allowedSourceRanges')} entry {cidr!r} is not a CIDR range like 203.0.113.0/24."
+            )
+
+    cpu = _quantity(serving.cpu_request, read.key("cpuRequest"), "3 or 2500m", problems)
+    memory = _quantity(serving.memory_request, read.key("memoryRequest"), "4Gi or 4096Mi", problems)
+    capacity = node_capacity(cluster.machine_type)
+    if capacity is None:
+        return
+    if cpu is not None and cpu > capacity.allocatable_cpu:
+        problems.append(
+            f"{read.key('cpuRequest')} ({serving.cpu_request}) cannot fit a {capacity.machine_type} node, "
+            f"which leaves {capacity.allocatable_cpu.normalize()} CPU allocatable to pods; lower cpuRequest or choose "
+            "a larger machineType."
+        )
+    if memory is not None and memory > capacity.allocatable_memory_bytes:
+        allocatable_gib = (capacity.allocatable_memory_bytes / GIB).quantize(Decimal("0.01"))
+        problems.append(
+            f"{read.key('memoryRequest')} ({serving.memory_request}) cannot fit a {capacity.machine_type} "
+            f"node, which leaves {allocatable_gib}Gi allocatable to pods; lower memoryRequest or choose "
+            "a larger machineType."
+        )
