@@ -1,0 +1,183 @@
+"""Runs the real Pulumi program under mocks and records what it declares.
+
+Config is loaded as the CLI loads it: Pulumi.yaml's defaults, overlaid by
+Pulumi.<stack>.yaml. The mock monitor records every registration with its
+inputs, provider and dependencies; the mocks fill in what providers compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.settings import ROOT, SETTINGS
+from pulumi.runtime.stack import run_pulumi_func
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+TEST_PROJECT_ID = "lab-project-123"
+EXTERNAL_IP = "34.123.45.67"
+TRANSFER_AGENT = "project-123456@storage-transfer-service.iam.gserviceaccount.com"
+
+
+def _config_text(value: Any) -> str:
+    """Config values reach the program as strings; structured ones as JSON, as the CLI passes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def stack_config(stack: str, project_dir: Path = PROJECT_DIR, **overrides: Any) -> dict[str, str]:
+    """The config the CLI would hand the program for `stack`, plus gcp:project and overrides (short keys)."""
+    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
+    name = project["name"]
+    config: dict[str, str] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        full_key = key if ":" in key else f"{name}:{key}"
+        if isinstance(declaration, dict):
+            if "default" in declaration:
+                config[full_key] = _config_text(declaration["default"])
+            elif "value" in declaration:
+                config[full_key] = _config_text(declaration["value"])
+        else:
+            config[full_key] = _config_text(declaration)
+    stack_file = yaml.safe_load((project_dir / f"Pulumi.{stack}.yaml").read_text()) or {}
+    for key, value in (stack_file.get("config") or {}).items():
+        config[key] = _config_text(value)
+    config.setdefault("gcp:project", TEST_PROJECT_ID)
+    for key, value in overrides.items():
+        full_key = key if ":" in key else f"{name}:{key}"
+        config[full_key] = _config_text(value)
+    return config
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    urn: str
+    inputs: dict[str, Any]
+    provider: str
+    parent: str
+    dependencies: list[str]
+    ignore_changes: list[str]
+    custom_timeouts: dict[str, str]
+
+
+@dataclass
+class Deployment:
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [resource for resource in self.resources if resource.type == type_]
+
+    def one(self, type_: str) -> Registered:
+        found = self.of_type(type_)
+        assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
+        return found[0]
+
+    def by_urn(self, urn: str) -> Registered:
+        return next(resource for resource in self.resources if resource.urn == urn)
+
+
+def _whole_numbers(value: Any) -> Any:
+    """The gRPC structs carry every number as a float; Kubernetes schemas want integers where they are whole."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
+    return value
+
+
+class ComputingMocks(pulumi.runtime.Mocks):
+    """Returns inputs as state, plus the fields the real providers compute and the program reads."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        if args.typ == "gcp:container/cluster:Cluster":
+            state["endpoint"] = "203.0.113.10"
+            state["masterAuth"] = {"clusterCaCertificate": "Q0EtREFUQQ=="}
+        elif args.typ == "gcp:serviceaccount/account:Account":
+            email = f"{args.inputs['accountId']}@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
+            state.update(
+                email=email,
+                member=f"serviceAccount:{email}",
+                name=f"projects/{TEST_PROJECT_ID}/serviceAccounts/{email}",
+            )
+        elif args.typ == "kubernetes:core/v1:Service":
+            state["status"] = {"loadBalancer": {"ingress": [{"ip": EXTERNAL_IP}]}}
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "gcp:storage/getTransferProjectServiceAccount:getTransferProjectServiceAccount":
+            return {"email": TRANSFER_AGENT, "member": f"serviceAccount:{TRANSFER_AGENT}"}
+        raise NotImplementedError(f"no mock for invoke {args.token}")
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request):  # noqa: N802 - the gRPC method's name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            timeouts = request.customTimeouts
+            self.registered.append(
+                Registered(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    inputs=_whole_numbers(rpc.deserialize_properties_unwrap_secrets(request.object)[0]),
+                    provider=request.provider,
+                    parent=request.parent,
+                    dependencies=list(request.dependencies),
+                    ignore_changes=list(request.ignoreChanges),
+                    custom_timeouts={"create": timeouts.create, "update": timeouts.update},
+                )
+            )
+        return response
+
+
+def run_program(config: dict[str, str], stack: str = "dev", project_dir: Path = PROJECT_DIR) -> Deployment:
+    """Run __main__.py as `pulumi up` would, with every provider mocked; raise what the program raises."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    ROOT.set(None)
+    pulumi.runtime.set_all_config(config)
+    monitor = RecordingMonitor(ComputingMocks())
+    pulumi.runtime.set_mocks(monitor.mocks, project="tfserving-gke", stack=stack, preview=False, monitor=monitor)
+    SETTINGS.rpc_manager.clear()
+    SETTINGS.outputs.clear()
+    previous_dir = Path.cwd()
+    os.chdir(project_dir)
+    try:
+        loop.run_until_complete(
+            run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"))
+        )
+        root = pulumi.runtime.get_root_resource()
+        outputs, secrets = {}, set()
+        for key, value in getattr(root, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            outputs[key] = loop.run_until_complete(output.future())
+            if loop.run_until_complete(output.is_secret()):
+                secrets.add(key)
+        return Deployment(resources=monitor.registered, outputs=outputs, secret_outputs=secrets)
+    finally:
+        os.chdir(previous_dir)
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,243 @@
+"""Stack dev declares the lab's system, value for value, wired together correctly."""
+
+import datetime
+import json
+
+from tests.infra.harness import EXTERNAL_IP, TEST_PROJECT_ID, TRANSFER_AGENT, Deployment
+
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+
+
+def container(dev: Deployment) -> dict:
+    (tf_serving,) = dev.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]["containers"]
+    return tf_serving
+
+
+def account_email(dev: Deployment, account_id: str) -> str:
+    return f"{account_id}@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
+
+
+def test_cluster_is_the_labs_zonal_cluster_and_can_be_destroyed(dev):
+    cluster = dev.one(CLUSTER).inputs
+    assert cluster["name"] == "cluster-1"
+    assert cluster["location"] == "us-central1-f"
+    assert cluster["project"] == TEST_PROJECT_ID
+    assert cluster["deletionProtection"] is False
+    assert cluster["removeDefaultNodePool"] is True
+    assert cluster["workloadIdentityConfig"] == {"workloadPool": f"{TEST_PROJECT_ID}.svc.id.goog"}
+    assert cluster["releaseChannel"] == {"channel": "REGULAR"}
+    assert "nodeConfig" not in cluster and "nodePools" not in cluster
+
+
+def test_node_pool_autoscales_one_to_three_lab_nodes(dev):
+    pool = dev.one(NODE_POOL).inputs
+    assert pool["location"] == "us-central1-f"
+    assert pool["cluster"] == "cluster-1"
+    assert pool["initialNodeCount"] == 1
+    assert "nodeCount" not in pool, "node_count would reset the autoscaler on every update"
+    assert pool["autoscaling"] == {"minNodeCount": 1, "maxNodeCount": 3}
+    node_config = pool["nodeConfig"]
+    assert node_config["machineType"] == "n1-standard-4"
+    assert node_config["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+    assert node_config["serviceAccount"] == account_email(dev, "cluster-1-nodes")
+    assert node_config["oauthScopes"] == ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+def test_nodes_run_as_a_dedicated_least_privilege_account(dev):
+    grants = dev.of_type("gcp:projects/iAMMember:IAMMember")
+    assert [(grant.inputs["role"], grant.inputs["member"]) for grant in grants] == [
+        ("roles/container.defaultNodeServiceAccount", f"serviceAccount:{account_email(dev, 'cluster-1-nodes')}")
+    ]
+
+
+def test_kubernetes_provider_uses_the_gke_auth_plugin_and_waits_for_the_pool(dev):
+    provider = dev.one(K8S_PROVIDER)
+    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    (user,) = kubeconfig["users"]
+    assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
+    (cluster,) = kubeconfig["clusters"]
+    assert cluster["cluster"]["server"] == "https://203.0.113.10"
+    assert dev.one(NODE_POOL).urn in provider.dependencies
+
+
+def test_every_kubernetes_object_goes_through_the_cluster_provider(dev):
+    provider = dev.one(K8S_PROVIDER)
+    objects = [resource for resource in dev.resources if resource.type.startswith("kubernetes:")]
+    assert len(objects) == 5
+    for resource in objects:
+        assert resource.provider == f"{provider.urn}::{provider.name}-id", resource.name
+
+
+def test_model_bucket_is_private_uniform_and_emptied_on_destroy(dev):
+    bucket = dev.one("gcp:storage/bucket:Bucket").inputs
+    assert bucket["name"] == f"{TEST_PROJECT_ID}-bucket"
+    assert bucket["location"] == "us-central1"
+    assert bucket["uniformBucketLevelAccess"] is True
+    assert bucket["publicAccessPrevention"] == "enforced"
+    assert bucket["forceDestroy"] is True
+
+
+def test_model_is_copied_server_side_once_into_resnet_101(dev):
+    job = dev.one(TRANSFER_JOB)
+    spec = job.inputs["transferSpec"]
+    assert spec["gcsDataSource"] == {"bucketName": "spls", "path": "gsp777/resnet_101/"}
+    assert spec["gcsDataSink"] == {"bucketName": f"{TEST_PROJECT_ID}-bucket", "path": "resnet_101/"}
+    schedule = job.inputs["schedule"]
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    assert schedule["scheduleStartDate"] == schedule["scheduleEndDate"]
+    assert schedule["scheduleStartDate"] == {"year": today.year, "month": today.month, "day": today.day}
+    assert "repeatInterval" not in schedule
+    assert job.ignore_changes == ["schedule"], "the creation date must not show as a change on later runs"
+
+
+def test_transfer_agent_may_write_the_bucket_before_the_job_exists(dev):
+    (sink,) = [grant for grant in dev.of_type(BUCKET_MEMBER) if grant.inputs["member"].endswith(TRANSFER_AGENT)]
+    assert sink.inputs["role"] == "roles/storage.legacyBucketWriter"
+    assert sink.urn in dev.one(TRANSFER_JOB).dependencies
+
+
+def test_config_map_points_at_the_model_in_the_bucket(dev):
+    config_map = dev.one(CONFIG_MAP).inputs
+    assert config_map["metadata"]["name"] == "tfserving-configs"
+    assert config_map["data"] == {
+        "MODEL_NAME": "image_classifier",
+        "MODEL_PATH": f"gs://{TEST_PROJECT_ID}-bucket/resnet_101",
+    }
+    assert dev.outputs["modelPath"] == config_map["data"]["MODEL_PATH"]
+
+
+def test_deployment_runs_the_labs_container_without_replicas(dev):
+    deployment = dev.one(DEPLOYMENT).inputs
+    assert deployment["metadata"]["name"] == "image-classifier"
+    assert deployment["metadata"]["namespace"] == "default"
+    assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
+    tf_serving = container(dev)
+    assert tf_serving["name"] == "tf-serving"
+    assert tf_serving["image"] == "tensorflow/serving:2.8.0"
+    assert tf_serving["args"] == ["--model_name=$(MODEL_NAME)", "--model_base_path=$(MODEL_PATH)"]
+    assert tf_serving["envFrom"] == [{"configMapRef": {"name": "tfserving-configs"}}]
+    assert {(port["containerPort"], port["name"]) for port in tf_serving["ports"]} == {(8500, "grpc"), (8501, "http")}
+    assert tf_serving["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}}
+
+
+def test_ready_means_the_model_is_loaded_and_a_slow_load_is_tolerated(dev):
+    tf_serving = container(dev)
+    readiness = tf_serving["readinessProbe"]
+    assert readiness["httpGet"] == {"path": "/v1/models/image_classifier/metadata", "port": 8501}
+    startup = tf_serving["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
+    assert tf_serving["livenessProbe"]["tcpSocket"] == {"port": 8500}
+
+
+def test_deployment_waits_for_the_model_copy_and_its_identity(dev):
+    deployment = dev.one(DEPLOYMENT)
+    assert dev.one(TRANSFER_JOB).urn in deployment.dependencies
+    reader_grant = next(grant for grant in dev.of_type(BUCKET_MEMBER) if grant.name == "serving-reads-bucket")
+    assert reader_grant.urn in deployment.dependencies
+    assert dev.one("gcp:serviceaccount/iAMMember:IAMMember").urn in deployment.dependencies
+    assert deployment.custom_timeouts["create"] == "20m"
+
+
+def test_config_change_rolls_the_pods(dev):
+    annotations = dev.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
+    assert len(annotations["tfserving.dev/config-hash"]) == 16
+
+
+def test_serving_pods_read_the_bucket_through_workload_identity(dev):
+    reader_email = account_email(dev, "cluster-1-serving")
+    service_account = dev.one("kubernetes:core/v1:ServiceAccount").inputs
+    assert service_account["metadata"]["name"] == "image-classifier"
+    assert service_account["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": reader_email}
+    pod_spec = dev.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
+    assert pod_spec["serviceAccountName"] == "image-classifier"
+
+    binding = dev.one("gcp:serviceaccount/iAMMember:IAMMember").inputs
+    assert binding["role"] == "roles/iam.workloadIdentityUser"
+    assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[default/image-classifier]"
+    assert binding["serviceAccountId"].endswith(reader_email)
+
+    reader_grants = [grant.inputs for grant in dev.of_type(BUCKET_MEMBER) if reader_email in grant.inputs["member"]]
+    assert reader_grants == [
+        {
+            "bucket": f"{TEST_PROJECT_ID}-bucket",
+            "role": "roles/storage.objectViewer",
+            "member": f"serviceAccount:{reader_email}",
+        }
+    ]
+
+
+def test_service_exposes_grpc_and_rest_through_a_load_balancer(dev):
+    service = dev.one(SERVICE).inputs
+    assert service["metadata"]["name"] == "image-classifier"
+    assert service["spec"]["type"] == "LoadBalancer"
+    ports = {(port["name"], port["port"], port["targetPort"]) for port in service["spec"]["ports"]}
+    assert ports == {("tf-serving-grpc", 8500, 8500), ("tf-serving-http", 8501, 8501)}
+    assert "loadBalancerSourceRanges" not in service["spec"]
+    pod_labels = dev.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"] == {"app": "image-classifier"}
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+
+
+def test_autoscaler_targets_the_deployment_at_sixty_percent_cpu(dev):
+    hpa = dev.one(HPA).inputs
+    deployment = dev.one(DEPLOYMENT).inputs
+    assert hpa["apiVersion"] == "autoscaling/v2"
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": deployment["metadata"]["name"],
+    }
+    assert hpa["spec"]["minReplicas"] == 1
+    assert hpa["spec"]["maxReplicas"] == 4
+    assert hpa["spec"]["metrics"] == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}
+    ]
+    assert deployment["spec"]["selector"]["matchLabels"] == deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_exports_what_a_user_and_the_load_test_need(dev):
+    outputs = dev.outputs
+    assert outputs["externalIp"] == EXTERNAL_IP
+    assert outputs["restUrl"] == f"http://{EXTERNAL_IP}:8501"
+    assert outputs["predictUrl"] == f"http://{EXTERNAL_IP}:8501/v1/models/image_classifier:predict"
+    assert outputs["grpcTarget"] == f"{EXTERNAL_IP}:8500"
+    assert (outputs["clusterName"], outputs["zone"]) == ("cluster-1", "us-central1-f")
+    assert outputs["bucketName"] == f"{TEST_PROJECT_ID}-bucket"
+    assert (outputs["namespace"], outputs["deploymentName"], outputs["hpaName"]) == (
+        "default",
+        "image-classifier",
+        "image-classifier",
+    )
+    assert outputs["nodePoolName"] == dev.one(NODE_POOL).inputs["name"]
+    assert outputs["deploymentConsoleUrl"] == (
+        "https://console.cloud.google.com/kubernetes/deployment/us-central1-f/cluster-1/default/"
+        f"image-classifier/overview?project={TEST_PROJECT_ID}"
+    )
+    assert outputs["nodePoolConsoleUrl"] == (
+        "https://console.cloud.google.com/kubernetes/nodepool/us-central1-f/cluster-1/serving-pool"
+        f"?project={TEST_PROJECT_ID}"
+    )
+    assert json.loads(outputs["kubeconfig"])["current-context"] == f"gke_{TEST_PROJECT_ID}_us-central1-f_cluster-1"
+    assert dev.secret_outputs == {"kubeconfig"}
+
+
+def test_components_group_the_resources_by_concern(dev):
+    components = {resource.type: resource for resource in dev.resources if resource.type.startswith("tfserving:")}
+    assert set(components) == {"tfserving:infra:Cluster", "tfserving:infra:ModelStore", "tfserving:infra:Serving"}
+    parent_of = {
+        resource.type: dev.by_urn(resource.parent).type
+        for resource in dev.resources
+        if resource.parent in {component.urn for component in components.values()}
+    }
+    assert parent_of[CLUSTER] == parent_of[NODE_POOL] == "tfserving:infra:Cluster"
+    assert parent_of[TRANSFER_JOB] == "tfserving:infra:ModelStore"
+    assert parent_of[DEPLOYMENT] == parent_of[HPA] == parent_of[SERVICE] == "tfserving:infra:Serving"

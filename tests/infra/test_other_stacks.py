@@ -1,0 +1,55 @@
+"""The larger example stack and a locally exported model load, validate and change what they should."""
+
+from tests.infra.harness import TEST_PROJECT_ID, run_program, stack_config
+
+
+def test_prod_stack_scales_wider_in_its_own_namespace(prod):
+    cluster = prod.one("gcp:container/cluster:Cluster").inputs
+    assert (cluster["name"], cluster["location"]) == ("tfserving-prod", "europe-west4-a")
+    assert cluster["deletionProtection"] is True
+    assert cluster["releaseChannel"] == {"channel": "STABLE"}
+    pool = prod.one("gcp:container/nodePool:NodePool").inputs
+    assert pool["nodeConfig"]["machineType"] == "n2-standard-8"
+    assert pool["autoscaling"] == {"minNodeCount": 2, "maxNodeCount": 8}
+    assert prod.one("gcp:storage/bucket:Bucket").inputs["location"] == "europe-west4"
+
+    namespace = prod.one("kubernetes:core/v1:Namespace")
+    assert namespace.inputs["metadata"]["name"] == "serving"
+    for resource in prod.resources:
+        if resource.type.startswith("kubernetes:") and resource is not namespace:
+            assert resource.inputs["metadata"]["namespace"] == "serving", resource.name
+            assert namespace.urn in resource.dependencies, resource.name
+
+    service = prod.one("kubernetes:core/v1:Service").inputs
+    assert service["spec"]["loadBalancerSourceRanges"] == ["203.0.113.0/24", "198.51.100.0/24"]
+    hpa = prod.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
+    assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 8)
+    assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
+    binding = prod.one("gcp:serviceaccount/iAMMember:IAMMember").inputs
+    assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[serving/image-classifier]"
+
+
+def test_dev_declares_no_namespace_of_its_own(dev):
+    assert dev.of_type("kubernetes:core/v1:Namespace") == []
+
+
+def test_local_model_is_uploaded_file_by_file_instead_of_transferred(tmp_path):
+    model = tmp_path / "my_model"
+    (model / "1" / "variables").mkdir(parents=True)
+    (model / "1" / "saved_model.pb").write_bytes(b"graph")
+    (model / "1" / "variables" / "variables.index").write_bytes(b"index")
+    deployment = run_program(stack_config("dev", modelSource=str(model), modelFolder="mine"))
+
+    assert deployment.of_type("gcp:storage/transferJob:TransferJob") == []
+    objects = deployment.of_type("gcp:storage/bucketObject:BucketObject")
+    assert sorted(obj.inputs["name"] for obj in objects) == [
+        "mine/1/saved_model.pb",
+        "mine/1/variables/variables.index",
+    ]
+    for obj in objects:
+        assert obj.inputs["bucket"] == f"{TEST_PROJECT_ID}-bucket"
+        assert obj.inputs["source"].path.startswith(str(model))
+    serving = deployment.one("kubernetes:apps/v1:Deployment")
+    assert {obj.urn for obj in objects} <= set(serving.dependencies)
+    config = deployment.one("kubernetes:core/v1:ConfigMap").inputs["data"]
+    assert config["MODEL_PATH"] == f"gs://{TEST_PROJECT_ID}-bucket/mine"
