@@ -1,0 +1,1 @@
+"""Load test for the deployed TF Serving model; it knows the stack only through `pulumi stack output`."""

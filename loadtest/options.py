@@ -1,0 +1,74 @@
+"""Options of the load test, declared once for both `python -m loadtest` and the locustfile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest import model_api
+from loadtest.shape import LAB_SPAWN_RATE, LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS
+
+DEFAULT_MAX_FAILURE_RATIO = 0.01
+
+# Step options default to None so that a constant load can tell they were not asked for.
+STEP_OPTIONS: dict[str, dict[str, Any]] = {
+    "--steps": {"type": int, "metavar": "N", "help": f"number of load steps (default: the lab's {LAB_STEPS})"},
+    "--step-time": {
+        "type": float,
+        "metavar": "SECONDS",
+        "help": f"length of each step (default: the lab's {LAB_STEP_SECONDS:g})",
+    },
+    "--step-users": {
+        "type": int,
+        "metavar": "N",
+        "help": f"users added at each step (default: the lab's {LAB_STEP_USERS})",
+    },
+}
+REQUEST_OPTIONS: dict[str, dict[str, Any]] = {
+    "--image": {"metavar": "PATH", "help": "JPEG or PNG to classify (default: the lab's Grace Hopper photo)"},
+    "--model-name": {
+        "metavar": "NAME",
+        "default": model_api.DEFAULT_MODEL_NAME,
+        "help": "served model name (default: %(default)s)",
+    },
+    "--model-version": {
+        "metavar": "VERSION",
+        "default": model_api.DEFAULT_MODEL_VERSION,
+        "help": "model version in the URL, '' for the latest (default: %(default)s)",
+    },
+    "--signature": {
+        "metavar": "NAME",
+        "default": model_api.DEFAULT_SIGNATURE,
+        "help": "signature_name (default: %(default)s)",
+    },
+}
+VERDICT_OPTIONS: dict[str, dict[str, Any]] = {
+    "--max-failure-ratio": {
+        "type": float,
+        "default": DEFAULT_MAX_FAILURE_RATIO,
+        "metavar": "RATIO",
+        "help": "exit non-zero when failures / requests exceeds this (default: %(default)s, i.e. 1%%)",
+    },
+}
+FORWARDED_OPTIONS = {**STEP_OPTIONS, **REQUEST_OPTIONS, **VERDICT_OPTIONS}
+SPAWN_RATE_HELP = f"users started per second (default: the lab's {LAB_SPAWN_RATE:g})"
+
+
+def add_options(parser: Any, options: dict[str, dict[str, Any]], title: str) -> None:
+    """Add options to an argparse or configargparse (Locust's) parser."""
+    group = parser.add_argument_group(title)
+    for flag, spec in options.items():
+        group.add_argument(flag, **spec)
+
+
+def dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def forward(values: Any) -> list[str]:
+    """The Locust command-line arguments that carry these options' values to the locustfile."""
+    argv: list[str] = []
+    for flag in FORWARDED_OPTIONS:
+        value = getattr(values, dest(flag))
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv

@@ -1,0 +1,87 @@
+"""Finding the model server: from --host, or from the Pulumi stack's outputs, and checking it answers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+
+from loadtest.model_api import prediction_failure
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_STACK = "dev"
+CHECK_TIMEOUT_SECONDS = 30
+
+
+class TargetError(RuntimeError):
+    """The target cannot be found or does not serve predictions; the message says what to do."""
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_argument_group("target (one of)")
+    where.add_argument(
+        "--host", metavar="URL", help="REST base URL of TF Serving, e.g. http://34.1.2.3:8501 (overrides --stack)"
+    )
+    where.add_argument(
+        "--stack",
+        default=DEFAULT_STACK,
+        help="Pulumi stack whose restUrl output is the target (default: %(default)s); needs the Pulumi CLI",
+    )
+
+
+def stack_outputs(stack: str, show_secrets: bool = False) -> dict:
+    """`pulumi stack output --json` of the project this package belongs to."""
+    if shutil.which("pulumi") is None:
+        raise TargetError(
+            "The Pulumi CLI is not on PATH, so the stack's outputs cannot be read; "
+            "pass --host http://<external-ip>:8501 instead."
+        )
+    command = ["pulumi", "stack", "output", "--json", "--stack", stack, "--cwd", str(PROJECT_DIR)]
+    if show_secrets:
+        command.append("--show-secrets")
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise TargetError(
+            f"`{' '.join(command[:6])}` failed: {result.stderr.strip() or result.stdout.strip()}\n"
+            "Deploy the stack first (`pulumi up`), choose another with --stack, or pass --host."
+        )
+    return json.loads(result.stdout or "{}")
+
+
+def rest_url(host: str | None, stack: str) -> str:
+    """The REST base URL to load: --host as given, or the stack's restUrl output."""
+    if host is None:
+        outputs = stack_outputs(stack)
+        host = outputs.get("restUrl")
+        if not host:
+            raise TargetError(f"Stack {stack} has no restUrl output yet; run `pulumi up` or pass --host.")
+    parsed = urlparse(host)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise TargetError(f"--host {host!r} is not a URL; write it like http://34.1.2.3:8501.")
+    return host.rstrip("/")
+
+
+def check_prediction(base_url: str, path: str, body: bytes) -> dict:
+    """Send one predict and return the answer; raise with the server's own message when it does not predict."""
+    try:
+        response = requests.post(
+            base_url + path,
+            data=body,
+            headers={"Content-Type": "application/json"},
+            timeout=CHECK_TIMEOUT_SECONDS,
+        )
+    except requests.RequestException as error:
+        raise TargetError(
+            f"Cannot reach {base_url}: {error}\n"
+            "Check the address (pulumi stack output restUrl) and that the service has its external IP, "
+            "or pass another --host."
+        ) from error
+    reason = prediction_failure(response.status_code, response.content)
+    if reason:
+        raise TargetError(f"The model at {base_url}{path} does not predict: {reason}")
+    return response.json()
