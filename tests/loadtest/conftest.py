@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Double:
+    url: str
+
+    def received(self) -> list[dict]:
+        with urllib.request.urlopen(f"{self.url}/_received", timeout=10) as response:
+            return json.load(response)
+
+
+@pytest.fixture
+def tf_serving() -> Iterator[Callable[..., Double]]:
+    """Starts loopback TF Serving doubles (own processes) with the given behaviour; stops them after the test."""
+    processes: list[subprocess.Popen] = []
+
+    def start(*options: str) -> Double:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.loadtest.tf_serving_double", *options],
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        processes.append(process)
+        assert process.stdout is not None
+        return Double(process.stdout.readline().strip())
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_module(module: str, *args: str, env: dict | None = None, timeout: float = 90) -> Run:
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    return Run(result.returncode, result.stdout, result.stderr)
+
+
+def csv_rows(path: Path) -> list[dict]:
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
