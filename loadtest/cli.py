@@ -7,7 +7,9 @@ only finds the target, checks it and (with --watch) samples the cluster.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
+import logging
 import re
 import subprocess
 import sys
@@ -24,6 +26,7 @@ from loadtest.options import (
     forward,
 )
 from loadtest.target import TargetError, add_target_arguments, check_prediction, rest_url
+from loadtest.watch import DEFAULT_INTERVAL_SECONDS, Watcher, add_watch_arguments, sampler_from_args
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CSV_PREFIX = "locust"
@@ -37,6 +40,7 @@ examples:
   python -m loadtest --steps 3 --step-time 30          a shorter staircase
   python -m loadtest --users 50 --run-time 20s         a constant load (soak tests, measuring the generator)
   python -m loadtest --users 400 --run-time 5m --processes 2   more load than one core can make
+  python -m loadtest --watch                           also record replicas and nodes: timeline.csv, timeline.png
 
 The report folder receives Locust's CSV stats (locust_stats.csv, locust_stats_history.csv,
 locust_failures.csv), its HTML report (report.html) and steps.csv, one row per step.
@@ -69,6 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     output.add_argument(
         "--processes", type=int, metavar="N", help="Locust worker processes on this machine (-1: one per core)"
     )
+    output.add_argument(
+        "--watch",
+        action="store_true",
+        help="sample the HPA, pods and nodes during the test into timeline.csv and timeline.png",
+    )
+    output.add_argument(
+        "--watch-interval",
+        type=float,
+        default=DEFAULT_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="time between cluster samples (default: %(default)s)",
+    )
+    add_watch_arguments(parser)
     return parser
 
 
@@ -115,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         host = rest_url(args.host, args.stack)
         path = model_api.predict_path(args.model_name, args.model_version or None)
         answer = check_prediction(host, path, model_api.predict_body(image, args.signature))
+        sampler = sampler_from_args(args, timeout=args.watch_interval) if args.watch else None
     except (TargetError, model_api.ImageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -123,11 +141,16 @@ def main(argv: list[str] | None = None) -> int:
 
     report_dir = args.report_dir or Path("reports") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     report_dir.mkdir(parents=True, exist_ok=True)
-    child = subprocess.Popen(locust_command(args, host, report_dir))
-    try:
-        code = child.wait()
-    except KeyboardInterrupt:
-        # Locust got the same Ctrl+C and is writing its reports; let it finish.
-        code = child.wait()
+    watching = contextlib.nullcontext()
+    if sampler is not None:
+        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
+        watching = Watcher(sampler, report_dir, args.watch_interval)
+    with watching:
+        child = subprocess.Popen(locust_command(args, host, report_dir))
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:
+            # Locust got the same Ctrl+C and is writing its reports; let it finish.
+            code = child.wait()
     print(f"\nReports in {report_dir}/: {', '.join(sorted(p.name for p in report_dir.iterdir()))}")
     return code

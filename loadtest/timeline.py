@@ -1,0 +1,179 @@
+"""The scaling timeline: samples of the cluster, their CSV, the key moments and the chart."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+TIMELINE_CSV = "timeline.csv"
+TIMELINE_PNG = "timeline.png"
+LOCUST_HISTORY_CSV = "locust_stats_history.csv"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What the cluster looked like at one moment; `time` is Unix seconds, as in Locust's stats history."""
+
+    time: float
+    hpa_current_replicas: int
+    hpa_desired_replicas: int
+    hpa_cpu_utilization_percent: int | None
+    ready_replicas: int
+    running_pods: int
+    pending_pods: int
+    pending_reasons: str
+    nodes: int
+    ready_nodes: int
+
+
+COLUMNS = [field.name for field in fields(Sample)]
+
+
+class TimelineWriter:
+    """Appends samples to timeline.csv as they come, so that none is lost if the watch is cut short."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = path.open("w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=COLUMNS)
+        self._writer.writeheader()
+        self._file.flush()
+
+    def write(self, sample: Sample) -> None:
+        row = asdict(sample)
+        row["time"] = f"{sample.time:.3f}"
+        self._writer.writerow(row)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_timeline(path: Path) -> list[Sample]:
+    with path.open(newline="") as file:
+        return [
+            Sample(
+                time=float(row["time"]),
+                hpa_current_replicas=int(row["hpa_current_replicas"]),
+                hpa_desired_replicas=int(row["hpa_desired_replicas"]),
+                hpa_cpu_utilization_percent=int(row["hpa_cpu_utilization_percent"])
+                if row["hpa_cpu_utilization_percent"]
+                else None,
+                ready_replicas=int(row["ready_replicas"]),
+                running_pods=int(row["running_pods"]),
+                pending_pods=int(row["pending_pods"]),
+                pending_reasons=row["pending_reasons"],
+                nodes=int(row["nodes"]),
+                ready_nodes=int(row["ready_nodes"]),
+            )
+            for row in csv.DictReader(file)
+        ]
+
+
+@dataclass(frozen=True)
+class Moment:
+    time: float
+    text: str
+
+
+def key_moments(samples: list[Sample]) -> list[Moment]:
+    """When each replica was asked for and became ready, when the HPA scaled down, when nodes joined or left."""
+    moments: list[Moment] = []
+    asked_at: dict[int, float] = {}
+    for previous, sample in itertools.pairwise(samples):
+        for replica in range(previous.hpa_desired_replicas + 1, sample.hpa_desired_replicas + 1):
+            asked_at[replica] = sample.time
+            moments.append(Moment(sample.time, f"replica {replica} asked for by the HPA"))
+        if sample.hpa_desired_replicas < previous.hpa_desired_replicas:
+            moments.append(Moment(sample.time, f"HPA scaled down to {sample.hpa_desired_replicas} replica(s)"))
+        for replica in range(previous.ready_replicas + 1, sample.ready_replicas + 1):
+            waited = f" ({sample.time - asked_at[replica]:.0f} s after it was asked for)" if replica in asked_at else ""
+            moments.append(Moment(sample.time, f"replica {replica} ready{waited}"))
+        if sample.nodes > previous.nodes:
+            moments.append(Moment(sample.time, f"node joined: {sample.nodes} node(s)"))
+        elif sample.nodes < previous.nodes:
+            moments.append(Moment(sample.time, f"node left: {sample.nodes} node(s)"))
+    return moments
+
+
+def format_moments(moments: list[Moment], start: float) -> str:
+    if not moments:
+        return "No scaling happened while watching."
+    return "\n".join(f"{moment.time - start:7.0f} s  {moment.text}" for moment in moments)
+
+
+@dataclass(frozen=True)
+class LoadPoint:
+    time: float
+    users: int
+    rps: float
+    p95_ms: float | None
+
+
+def read_locust_history(path: Path) -> list[LoadPoint]:
+    """The Aggregated rows of Locust's stats history; empty when there is none."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        return [
+            LoadPoint(
+                time=float(row["Timestamp"]),
+                users=int(row["User Count"]),
+                rps=float(row["Requests/s"]),
+                p95_ms=float(row["95%"]) if row["95%"] not in ("", "N/A") else None,
+            )
+            for row in csv.DictReader(file)
+            if row["Name"] == "Aggregated"
+        ]
+
+
+def render_chart(samples: list[Sample], load: list[LoadPoint], path: Path) -> list[str]:
+    """Draw the load and the cluster on one time axis; return the labels of the series drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    start = min([sample.time for sample in samples] + [point.time for point in load])
+    figure, (users_axis, latency_axis, replicas_axis, nodes_axis) = plt.subplots(
+        4, 1, sharex=True, figsize=(11, 10), constrained_layout=True
+    )
+    load_times = [point.time - start for point in load]
+    sample_times = [sample.time - start for sample in samples]
+
+    users_axis.step(load_times, [point.users for point in load], where="post", label="users")
+    rps_axis = users_axis.twinx()
+    rps_axis.plot(load_times, [point.rps for point in load], color="tab:orange", label="requests/s")
+    users_axis.set_ylabel("users")
+    rps_axis.set_ylabel("requests/s")
+    latency_axis.plot(load_times, [point.p95_ms for point in load], color="tab:red", label="p95 latency (ms)")
+    latency_axis.set_ylabel("p95 ms")
+    replicas_axis.step(
+        sample_times, [s.hpa_desired_replicas for s in samples], where="post", linestyle="--", linewidth=2,
+        label="desired replicas",
+    )  # fmt: skip
+    replicas_axis.step(sample_times, [s.ready_replicas for s in samples], where="post", label="ready replicas")
+    replicas_axis.step(sample_times, [s.pending_pods for s in samples], where="post", label="pending pods")
+    replicas_axis.set_ylabel("pods")
+    nodes_axis.step(sample_times, [s.nodes for s in samples], where="post", label="nodes")
+    nodes_axis.set_ylabel("nodes")
+    nodes_axis.set_xlabel("seconds since start")
+    if not load:
+        users_axis.set_title("no load-test data in this folder", fontsize=9)
+
+    labels: list[str] = []
+    for axis in (users_axis, rps_axis, latency_axis, replicas_axis, nodes_axis):
+        handles, axis_labels = axis.get_legend_handles_labels()
+        labels += axis_labels
+        if handles and axis is not rps_axis:
+            extra = rps_axis.get_legend_handles_labels() if axis is users_axis else ([], [])
+            axis.legend(handles + extra[0], axis_labels + extra[1], loc="upper left", fontsize=8)
+        axis.grid(alpha=0.3)
+    for axis in (replicas_axis, nodes_axis):
+        axis.yaxis.get_major_locator().set_params(integer=True)
+    figure.suptitle("TF Serving under load: users, latency, replicas and nodes")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return labels
