@@ -24,25 +24,31 @@ class Double:
 
 
 @pytest.fixture
-def tf_serving() -> Iterator[Callable[..., Double]]:
-    """Starts loopback TF Serving doubles (own processes) with the given behaviour; stops them after the test."""
+def start_double() -> Iterator[Callable[..., str]]:
+    """Starts a double (a module of tests/loadtest run as its own process) and returns the URL it prints."""
     processes: list[subprocess.Popen] = []
 
-    def start(*options: str) -> Double:
+    def start(module: str, *options: str) -> str:
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.loadtest.tf_serving_double", *options],
+            [sys.executable, "-m", f"tests.loadtest.{module}", *options],
             cwd=PROJECT_DIR,
             stdout=subprocess.PIPE,
             text=True,
         )
         processes.append(process)
         assert process.stdout is not None
-        return Double(process.stdout.readline().strip())
+        return process.stdout.readline().strip()
 
     yield start
     for process in processes:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture
+def tf_serving(start_double) -> Callable[..., Double]:
+    """Starts loopback TF Serving doubles with the given behaviour options."""
+    return lambda *options: Double(start_double("tf_serving_double", *options))
 
 
 @dataclass

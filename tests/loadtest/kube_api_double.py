@@ -1,0 +1,175 @@
+"""A loopback server that answers the few Kubernetes API paths the watcher reads.
+
+It plays a script of cluster states, one per sample: each read of the HPA (the first
+read of a sample) moves to the next state, and the last state holds. A state with
+"error" answers that HPA read with HTTP 500, as an API server under strain may.
+Responses are shaped like the real API's. Run it as its own process:
+
+    python -m tests.loadtest.kube_api_double SCRIPT.json   (prints its URL)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs, urlparse
+
+NAMESPACE = "default"
+NAME = "image-classifier"
+NODE_POOL = "serving-pool"
+HPA_PATH = f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers/{NAME}"
+DEPLOYMENT_PATH = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{NAME}"
+PODS_PATH = f"/api/v1/namespaces/{NAMESPACE}/pods"
+NODES_PATH = "/api/v1/nodes"
+POD_SELECTOR = f"app={NAME}"
+NODE_SELECTOR = f"cloud.google.com/gke-nodepool={NODE_POOL}"
+
+
+def hpa(state: dict) -> dict:
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": NAME, "namespace": NAMESPACE},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": NAME},
+            "minReplicas": 1,
+            "maxReplicas": 4,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}},
+                }
+            ],
+        },
+        "status": {
+            "currentReplicas": state["current"],
+            "desiredReplicas": state["desired"],
+            "currentMetrics": [
+                {"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": state["cpu"]}}}
+            ],
+        },
+    }
+
+
+def deployment(state: dict) -> dict:
+    labels = {"app": NAME}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": NAME, "namespace": NAMESPACE, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "tf-serving", "image": "tensorflow/serving:2.8.0"}]},
+            },
+        },
+        "status": {"replicas": state["current"], "readyReplicas": state["ready"]},
+    }
+
+
+def pod(index: int, phase: str, reason: str | None) -> dict:
+    status: dict = {"phase": phase}
+    if reason == "Unschedulable":
+        status["conditions"] = [
+            {
+                "type": "PodScheduled",
+                "status": "False",
+                "reason": "Unschedulable",
+                "message": "0/3 nodes are available: 3 Insufficient cpu.",
+            }
+        ]
+    elif reason:
+        status["containerStatuses"] = [
+            {
+                "name": "tf-serving",
+                "image": "tensorflow/serving:2.8.0",
+                "imageID": "",
+                "ready": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": reason}},
+            }
+        ]
+    return {
+        "metadata": {"name": f"{NAME}-7d9c-{index}", "namespace": NAMESPACE, "labels": {"app": NAME}},
+        "spec": {"containers": [{"name": "tf-serving", "image": "tensorflow/serving:2.8.0"}]},
+        "status": status,
+    }
+
+
+def node(index: int) -> dict:
+    return {
+        "metadata": {
+            "name": f"gke-cluster-1-{NODE_POOL}-{index}",
+            "labels": {"cloud.google.com/gke-nodepool": NODE_POOL},
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+def status_failure(code: int, reason: str, message: str) -> dict:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
+            "message": message}  # fmt: skip
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    script: list[dict]
+    position: ClassVar[list[int]] = [-1]  # index of the state being served, shared by the handler's threads
+    lock = threading.Lock()
+
+    def log_message(self, format, *args):
+        pass
+
+    def _answer(self, status: int, payload: dict) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        url = urlparse(self.path)
+        selector = parse_qs(url.query).get("labelSelector", [""])[0]
+        with self.lock:
+            if url.path == HPA_PATH:
+                self.position[0] = min(self.position[0] + 1, len(self.script) - 1)
+            state = self.script[max(self.position[0], 0)]
+        if url.path == HPA_PATH:
+            if state.get("error"):
+                self._answer(500, status_failure(500, "InternalError", "etcdserver: request timed out"))
+            else:
+                self._answer(200, hpa(state))
+        elif url.path == DEPLOYMENT_PATH:
+            self._answer(200, deployment(state))
+        elif url.path == PODS_PATH:
+            pods = [pod(i, phase, reason) for i, (phase, reason) in enumerate(state["pods"])]
+            self._answer(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                               "items": pods if selector == POD_SELECTOR else []})  # fmt: skip
+        elif url.path == NODES_PATH:
+            nodes = [node(i) for i in range(state["nodes"])]
+            self._answer(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
+                               "items": nodes if selector == NODE_SELECTOR else []})  # fmt: skip
+        else:
+            self._answer(404, status_failure(404, "NotFound", f"{url.path} not found"))
+
+
+def main() -> None:
+    with open(sys.argv[1]) as file:
+        script = json.load(file)
+    handler = type("Handler", (_Handler,), {"script": script})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    host, port = server.server_address[:2]
+    print(f"http://{host}:{port}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

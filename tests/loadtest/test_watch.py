@@ -1,0 +1,147 @@
+"""The scaling watcher against a loopback Kubernetes API, and its chart and key moments."""
+
+import json
+
+import pytest
+
+from loadtest.timeline import LoadPoint, Sample, format_moments, key_moments, read_timeline, render_chart
+from tests.loadtest.conftest import csv_rows, run_module
+
+# One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
+# an API error interrupts one sample, the node joins and the replica becomes ready.
+RUNNING, UNSCHEDULABLE, CREATING = ["Running", None], ["Pending", "Unschedulable"], ["Pending", "ContainerCreating"]
+SCRIPT = [
+    {"current": 1, "desired": 1, "ready": 1, "cpu": 20, "pods": [RUNNING], "nodes": 1},
+    {"current": 1, "desired": 2, "ready": 1, "cpu": 95, "pods": [RUNNING, UNSCHEDULABLE], "nodes": 1},
+    {"current": 2, "desired": 2, "ready": 1, "cpu": 97, "pods": [RUNNING, UNSCHEDULABLE], "nodes": 1},
+    {"error": True},
+    {"current": 2, "desired": 2, "ready": 1, "cpu": 96, "pods": [RUNNING, CREATING], "nodes": 2},
+    {"current": 2, "desired": 2, "ready": 2, "cpu": 55, "pods": [RUNNING, RUNNING], "nodes": 2},
+]
+
+
+def kubeconfig_for(url: str, path) -> str:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "double", "cluster": {"server": url}}],
+        "contexts": [{"name": "double", "context": {"cluster": "double", "user": "double"}}],
+        "current-context": "double",
+        "users": [{"name": "double", "user": {"token": "test"}}],
+    }
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+@pytest.fixture
+def cluster(start_double, tmp_path) -> str:
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SCRIPT))
+    return kubeconfig_for(start_double("kube_api_double", str(script)), tmp_path / "kubeconfig.json")
+
+
+def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluster, tmp_path):
+    report_dir = tmp_path / "report"
+    run = run_module(
+        "loadtest.watch", "--kubeconfig", cluster, "--interval", "0.3", "--duration", "2.4",
+        "--report-dir", str(report_dir),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert "sampling the cluster failed (HTTP 500 Internal Server Error); trying again" in run.stderr
+
+    rows = csv_rows(report_dir / "timeline.csv")
+    assert list(rows[0]) == [
+        "time", "hpa_current_replicas", "hpa_desired_replicas", "hpa_cpu_utilization_percent", "ready_replicas",
+        "running_pods", "pending_pods", "pending_reasons", "nodes", "ready_nodes",
+    ]  # fmt: skip
+    assert 6 <= len(rows) <= 9, "one row per successful sample, none for the failed one"
+    first, unschedulable, _, creating, ready = rows[:5]
+    assert (first["hpa_desired_replicas"], first["ready_replicas"], first["nodes"]) == ("1", "1", "1")
+    assert (unschedulable["pending_pods"], unschedulable["pending_reasons"]) == ("1", "Unschedulable:1")
+    assert unschedulable["hpa_cpu_utilization_percent"] == "95"
+    assert (creating["nodes"], creating["ready_nodes"], creating["pending_reasons"]) == (
+        "2",
+        "2",
+        "ContainerCreating:1",
+    )
+    assert (ready["ready_replicas"], ready["running_pods"], ready["pending_pods"]) == ("2", "2", "0")
+    times = [float(row["time"]) for row in rows]
+    assert times == sorted(times) and times[-1] - times[0] >= 1.5
+
+    assert "replica 2 asked for by the HPA" in run.stdout
+    assert "node joined: 2 node(s)" in run.stdout
+    assert "replica 2 ready (" in run.stdout and "s after it was asked for)" in run.stdout
+    assert (report_dir / "timeline.png").stat().st_size > 10_000
+
+
+def test_load_test_with_watch_records_the_timeline_beside_locusts_history(cluster, tf_serving, tmp_path):
+    server = tf_serving()
+    run = run_module(
+        "loadtest", "--host", server.url, "--users", "2", "--spawn-rate", "2", "--run-time", "3s",
+        "--watch", "--kubeconfig", cluster, "--watch-interval", "0.5", "--report-dir", str(tmp_path),
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    rows = csv_rows(tmp_path / "timeline.csv")
+    history = csv_rows(tmp_path / "locust_stats_history.csv")
+    assert len(rows) >= 4
+    # One clock: the samples fall within the load test's own history.
+    assert float(history[0]["Timestamp"]) - 2 <= float(rows[0]["time"]) <= float(history[-1]["Timestamp"]) + 2
+    assert (tmp_path / "timeline.png").stat().st_size > 10_000
+    assert "Key moments" in run.stdout
+
+
+def test_watch_without_a_cluster_says_what_to_pass(tmp_path):
+    run = run_module("loadtest.watch", "--kubeconfig", str(tmp_path / "none.yaml"), "--report-dir", str(tmp_path))
+    assert run.code == 2
+    assert "Cannot load the kubeconfig" in run.stderr
+
+
+def sample(at, desired, ready, nodes, pending=0):
+    return Sample(at, desired, desired, 60, ready, ready, pending, "Unschedulable:1" if pending else "", nodes, nodes)
+
+
+RECORDED = [
+    sample(100, 1, 1, 1),
+    sample(105, 2, 1, 1, pending=1),
+    sample(110, 3, 1, 1, pending=2),
+    sample(200, 3, 2, 2, pending=1),
+    sample(230, 3, 3, 3),
+    sample(600, 1, 1, 3),
+    sample(1200, 1, 1, 2),
+]
+
+
+def test_key_moments_follow_the_timeline():
+    moments = key_moments(RECORDED)
+    assert [(moment.time, moment.text) for moment in moments] == [
+        (105, "replica 2 asked for by the HPA"),
+        (110, "replica 3 asked for by the HPA"),
+        (200, "replica 2 ready (95 s after it was asked for)"),
+        (200, "node joined: 2 node(s)"),
+        (230, "replica 3 ready (120 s after it was asked for)"),
+        (230, "node joined: 3 node(s)"),
+        (600, "HPA scaled down to 1 replica(s)"),
+        (1200, "node left: 2 node(s)"),
+    ]
+    assert format_moments(moments, start=100).splitlines()[0] == "      5 s  replica 2 asked for by the HPA"
+    assert format_moments([], start=0) == "No scaling happened while watching."
+
+
+def test_chart_carries_every_series(tmp_path):
+    load = [LoadPoint(98 + second, 2 * (1 + second // 60), 2.0, 120.0) for second in range(0, 1100, 10)]
+    path = tmp_path / "timeline.png"
+    labels = render_chart(RECORDED, load, path)
+    assert set(labels) == {
+        "users", "requests/s", "p95 latency (ms)", "desired replicas", "ready replicas", "pending pods", "nodes",
+    }  # fmt: skip
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_timeline_csv_round_trips(tmp_path):
+    from loadtest.timeline import TimelineWriter
+
+    writer = TimelineWriter(tmp_path / "timeline.csv")
+    for recorded in RECORDED:
+        writer.write(recorded)
+    writer.close()
+    assert read_timeline(tmp_path / "timeline.csv") == RECORDED
