@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 
 from infra.settings import ClusterSettings
 
-# The one role Google recommends for a node's own service account: logs, metrics, image pulls.
-NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
+# What a node's own account needs: Google's minimal node role (logs, metrics) and image pulls.
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
@@ -74,11 +74,28 @@ class Cluster(pulumi.ComponentResource):
             networking_mode="VPC_NATIVE",
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=settings.release_channel),
+            # Dataplane V2 enforces the serving NetworkPolicy.
+            datapath_provider="ADVANCED_DATAPATH",
+            enable_shielded_nodes=True,
+            private_cluster_config=gcp.container.ClusterPrivateClusterConfigArgs(
+                enable_private_nodes=True, enable_private_endpoint=False
+            )
+            if settings.private_nodes
+            else None,
+            master_authorized_networks_config=gcp.container.ClusterMasterAuthorizedNetworksConfigArgs(
+                cidr_blocks=[
+                    gcp.container.ClusterMasterAuthorizedNetworksConfigCidrBlockArgs(cidr_block=cidr)
+                    for cidr in settings.control_plane_authorized_networks
+                ]
+            )
+            if settings.control_plane_authorized_networks
+            else None,
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{settings.project}.svc.id.goog",
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[container_api]),
         )
+        internet_access = self._nat(name, settings) if settings.private_nodes else []
 
         node_pool = gcp.container.NodePool(
             f"{name}-pool",
@@ -100,8 +117,12 @@ class Cluster(pulumi.ComponentResource):
                 workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
                     mode="GKE_METADATA",
                 ),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                metadata={"disable-legacy-endpoints": "true"},
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=node_grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_grants, *internet_access]),
         )
 
         self.name = cluster.name
@@ -122,6 +143,26 @@ class Cluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[node_pool]),
         )
         self.register_outputs({"name": self.name, "nodePoolName": self.node_pool_name, "kubeconfig": self.kubeconfig})
+
+    def _nat(self, name: str, settings: ClusterSettings) -> list[pulumi.Resource]:
+        """Private nodes have no public address: Cloud NAT lets them pull images from Docker Hub."""
+        router = gcp.compute.Router(
+            f"{name}-router",
+            project=settings.project,
+            region=settings.region,
+            network="default",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        nat = gcp.compute.RouterNat(
+            f"{name}-nat",
+            project=settings.project,
+            region=settings.region,
+            router=router.name,
+            nat_ip_allocate_option="AUTO_ONLY",
+            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return [nat]
 
 
 def gke_kubeconfig(project: str, zone: str, cluster_name: str, endpoint: str, ca_certificate: str) -> str:

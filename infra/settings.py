@@ -8,6 +8,7 @@ raised at once, before any resource is registered.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ class ClusterSettings:
     min_nodes: int
     max_nodes: int
     initial_nodes: int
+    private_nodes: bool
+    control_plane_authorized_networks: tuple[str, ...]
 
     @property
     def region(self) -> str:
@@ -86,10 +89,12 @@ class ModelSettings:
 
 @dataclass(frozen=True)
 class ServingSettings:
+    instance: str
     namespace: str
     image: str
     cpu_request: str
     memory_request: str
+    memory_limit: str
     min_replicas: int
     max_replicas: int
     target_cpu_utilization: int
@@ -168,6 +173,8 @@ def load_settings() -> Settings:
         min_nodes=read.integer("minNodes", 0, 1000),
         max_nodes=read.integer("maxNodes", 1, 1000),
         initial_nodes=read.integer("initialNodes", 0, 1000),
+        private_nodes=read.flag("privateNodes"),
+        control_plane_authorized_networks=read.text_list("controlPlaneAuthorizedNetworks"),
     )
     model = ModelSettings(
         source=_model_source(read, problems),
@@ -175,11 +182,14 @@ def load_settings() -> Settings:
         folder=read.text("modelFolder").strip("/"),
         name=read.text("modelName"),
     )
+    memory_request = read.text("memoryRequest")
     serving = ServingSettings(
+        instance=pulumi.get_stack(),
         namespace=read.text("namespace"),
         image=read.text("image"),
         cpu_request=read.text("cpuRequest"),
-        memory_request=read.text("memoryRequest"),
+        memory_request=memory_request,
+        memory_limit=read.text("memoryLimit") or memory_request,
         min_replicas=read.integer("minReplicas", 1, 1000),
         max_replicas=read.integer("maxReplicas", 1, 1000),
         target_cpu_utilization=read.integer("targetCpuUtilization", 1, 100),
@@ -249,12 +259,21 @@ def _check_cluster(cluster: ClusterSettings, read: _Reader, problems: list[str])
             f"{read.key('initialNodes')} ({cluster.initial_nodes}) must lie between minNodes "
             f"({cluster.min_nodes}) and maxNodes ({cluster.max_nodes})."
         )
+    _check_cidrs(cluster.control_plane_authorized_networks, read.key("controlPlaneAuthorizedNetworks"), problems)
     if node_capacity(cluster.machine_type) is None:
         problems.append(
             f"{read.key('machineType')} {cluster.machine_type!r} is not a machine type whose size is "
             f"known; use FAMILY-standard|highmem|highcpu-N (families: {', '.join(known_families())}) "
             "or custom-CPUS-MEMORY_MB."
         )
+
+
+def _check_cidrs(cidrs: tuple[str, ...], key: str, problems: list[str]) -> None:
+    for cidr in cidrs:
+        try:
+            ipaddress.ip_network(cidr)
+        except ValueError:
+            problems.append(f"{key} entry {cidr!r} is not a CIDR range like 203.0.113.0/24.")
 
 
 def _check_model(model: ModelSettings, read: _Reader, problems: list[str]) -> None:
@@ -293,14 +312,16 @@ def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Re
             f"{read.key('minReplicas')} ({serving.min_replicas}) is above {read.key('maxReplicas')} "
             f"({serving.max_replicas}); lower minReplicas or raise maxReplicas."
         )
-    for cidr in serving.allowed_source_ranges:
-        if not re.match(r"^[0-9a-fA-F:.]+/\d{1,3}$", cidr):
-            problems.append(
-                f"{read.key('allowedSourceRanges')} entry {cidr!r} is not a CIDR range like 203.0.113.0/24."
-            )
+    _check_cidrs(serving.allowed_source_ranges, read.key("allowedSourceRanges"), problems)
 
     cpu = _quantity(serving.cpu_request, read.key("cpuRequest"), "3 or 2500m", problems)
     memory = _quantity(serving.memory_request, read.key("memoryRequest"), "4Gi or 4096Mi", problems)
+    memory_limit = _quantity(serving.memory_limit, read.key("memoryLimit"), "4Gi or 6Gi", problems)
+    if memory is not None and memory_limit is not None and memory_limit < memory:
+        problems.append(
+            f"{read.key('memoryLimit')} ({serving.memory_limit}) is below {read.key('memoryRequest')} "
+            f"({serving.memory_request}); raise memoryLimit or leave it empty to equal the request."
+        )
     capacity = node_capacity(cluster.machine_type)
     if capacity is None:
         return

@@ -53,9 +53,11 @@ def test_node_pool_autoscales_one_to_three_lab_nodes(dev):
 
 def test_nodes_run_as_a_dedicated_least_privilege_account(dev):
     grants = dev.of_type("gcp:projects/iAMMember:IAMMember")
-    assert [(grant.inputs["role"], grant.inputs["member"]) for grant in grants] == [
-        ("roles/container.defaultNodeServiceAccount", f"serviceAccount:{account_email(dev, 'cluster-1-nodes')}")
-    ]
+    member = f"serviceAccount:{account_email(dev, 'cluster-1-nodes')}"
+    assert {(grant.inputs["role"], grant.inputs["member"]) for grant in grants} == {
+        ("roles/container.defaultNodeServiceAccount", member),
+        ("roles/artifactregistry.reader", member),
+    }
 
 
 def test_kubernetes_provider_uses_the_gke_auth_plugin_and_waits_for_the_pool(dev):
@@ -72,7 +74,7 @@ def test_kubernetes_provider_uses_the_gke_auth_plugin_and_waits_for_the_pool(dev
 def test_every_kubernetes_object_goes_through_the_cluster_provider(dev):
     provider = dev.one(K8S_PROVIDER)
     objects = [resource for resource in dev.resources if resource.type.startswith("kubernetes:")]
-    assert len(objects) == 5
+    assert len(objects) == 8
     for resource in objects:
         assert resource.provider == f"{provider.urn}::{provider.name}-id", resource.name
 
@@ -118,7 +120,7 @@ def test_config_map_points_at_the_model_in_the_bucket(dev):
 def test_deployment_runs_the_labs_container_without_replicas(dev):
     deployment = dev.one(DEPLOYMENT).inputs
     assert deployment["metadata"]["name"] == "image-classifier"
-    assert deployment["metadata"]["namespace"] == "default"
+    assert deployment["metadata"]["namespace"] == "tfserving"
     assert "replicas" not in deployment["spec"], "the HPA owns the replica count"
     tf_serving = container(dev)
     assert tf_serving["name"] == "tf-serving"
@@ -126,7 +128,7 @@ def test_deployment_runs_the_labs_container_without_replicas(dev):
     assert tf_serving["args"] == ["--model_name=$(MODEL_NAME)", "--model_base_path=$(MODEL_PATH)"]
     assert tf_serving["envFrom"] == [{"configMapRef": {"name": "tfserving-configs"}}]
     assert {(port["containerPort"], port["name"]) for port in tf_serving["ports"]} == {(8500, "grpc"), (8501, "http")}
-    assert tf_serving["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}}
+    assert tf_serving["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
 
 
 def test_ready_means_the_model_is_loaded_and_a_slow_load_is_tolerated(dev):
@@ -162,7 +164,7 @@ def test_serving_pods_read_the_bucket_through_workload_identity(dev):
 
     binding = dev.one("gcp:serviceaccount/iAMMember:IAMMember").inputs
     assert binding["role"] == "roles/iam.workloadIdentityUser"
-    assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[default/image-classifier]"
+    assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[tfserving/image-classifier]"
     assert binding["serviceAccountId"].endswith(reader_email)
 
     reader_grants = [grant.inputs for grant in dev.of_type(BUCKET_MEMBER) if reader_email in grant.inputs["member"]]
@@ -201,7 +203,8 @@ def test_autoscaler_targets_the_deployment_at_sixty_percent_cpu(dev):
     assert hpa["spec"]["metrics"] == [
         {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}
     ]
-    assert deployment["spec"]["selector"]["matchLabels"] == deployment["spec"]["template"]["metadata"]["labels"]
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= template_labels.items()
 
 
 def test_exports_what_a_user_and_the_load_test_need(dev):
@@ -213,13 +216,13 @@ def test_exports_what_a_user_and_the_load_test_need(dev):
     assert (outputs["clusterName"], outputs["zone"]) == ("cluster-1", "us-central1-f")
     assert outputs["bucketName"] == f"{TEST_PROJECT_ID}-bucket"
     assert (outputs["namespace"], outputs["deploymentName"], outputs["hpaName"]) == (
-        "default",
+        "tfserving",
         "image-classifier",
         "image-classifier",
     )
     assert outputs["nodePoolName"] == dev.one(NODE_POOL).inputs["name"]
     assert outputs["deploymentConsoleUrl"] == (
-        "https://console.cloud.google.com/kubernetes/deployment/us-central1-f/cluster-1/default/"
+        "https://console.cloud.google.com/kubernetes/deployment/us-central1-f/cluster-1/tfserving/"
         f"image-classifier/overview?project={TEST_PROJECT_ID}"
     )
     assert outputs["nodePoolConsoleUrl"] == (

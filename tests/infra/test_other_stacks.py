@@ -29,8 +29,10 @@ def test_prod_stack_scales_wider_in_its_own_namespace(prod):
     assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[serving/image-classifier]"
 
 
-def test_dev_declares_no_namespace_of_its_own(dev):
-    assert dev.of_type("kubernetes:core/v1:Namespace") == []
+def test_the_lab_namespace_default_is_used_as_is_not_declared():
+    deployment = run_program(stack_config("dev", namespace="default"))
+    assert deployment.of_type("kubernetes:core/v1:Namespace") == []
+    assert deployment.one("kubernetes:apps/v1:Deployment").inputs["metadata"]["namespace"] == "default"
 
 
 def test_local_model_is_uploaded_file_by_file_instead_of_transferred(tmp_path):
