@@ -16,6 +16,17 @@ echo "== pyright"
 # Locust patches the process with gevent, which hangs the Pulumi runtime: one pytest run each.
 echo "== Pulumi program under mocks"
 "$venv/bin/python" -m pytest tests/infra
+# checkov pins its own dependencies, so it gets a virtualenv of its own.
+echo "== checkov: Kubernetes checks on the manifests the stacks declare"
+checkov_venv=.venv-checkov
+if [ ! -x "$checkov_venv/bin/python" ]; then
+  python3 -m venv "$checkov_venv"
+fi
+"$checkov_venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+manifests=$(mktemp -d)
+trap 'rm -rf "$manifests"' EXIT
+"$venv/bin/python" -m tests.infra.render_manifests "$manifests" >/dev/null
+"$checkov_venv/bin/checkov" --directory "$manifests" --framework kubernetes --skip-download --compact --quiet
 if [ -d tests/loadtest ]; then
   echo "== load-test package"
   "$venv/bin/python" -m pytest tests/loadtest
