@@ -122,10 +122,10 @@ def watch(
     writer: TimelineWriter,
     interval: float,
     stop: threading.Event,
+    samples: list[Sample],
     duration: float | None = None,
-) -> list[Sample]:
-    """Sample until `stop` is set or `duration` has passed; a failed sample is logged and the next one tried."""
-    samples: list[Sample] = []
+) -> None:
+    """Sample into `samples` until `stop` is set or `duration` has passed; a failed sample is logged and retried."""
     deadline = None if duration is None else time.monotonic() + duration
     while not stop.is_set():
         started = time.monotonic()
@@ -145,7 +145,6 @@ def watch(
         if deadline is not None and time.monotonic() >= deadline:
             break
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
-    return samples
 
 
 def _short(error: Exception) -> str:
@@ -217,11 +216,17 @@ class Watcher:
         self.report_dir = report_dir
         self._writer = TimelineWriter(report_dir / TIMELINE_CSV)
         self._stop = threading.Event()
+        # An Event, not Thread.join: a join cut short by Ctrl+C can report a live thread as finished.
+        self._done = threading.Event()
         self._samples: list[Sample] = []
-        self._thread = threading.Thread(
-            target=lambda: self._samples.extend(watch(sampler, self._writer, interval, self._stop, duration)),
-            daemon=True,
-        )
+
+        def run() -> None:
+            try:
+                watch(sampler, self._writer, interval, self._stop, self._samples, duration)
+            finally:
+                self._done.set()
+
+        self._thread = threading.Thread(target=run, daemon=True)
 
     def __enter__(self) -> Watcher:
         self._thread.start()
@@ -230,14 +235,14 @@ class Watcher:
     def wait(self) -> None:
         """Until the duration has passed; Ctrl+C ends it early, with what was sampled kept."""
         try:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)
+            while not self._done.wait(timeout=0.5):
+                pass
         except KeyboardInterrupt:
             log.info("stopping on Ctrl+C")
 
     def __exit__(self, *_exc) -> None:
         self._stop.set()
-        self._thread.join()
+        self._done.wait()
         self._writer.close()
         report(self._samples, self.report_dir)
 

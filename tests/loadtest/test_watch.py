@@ -1,11 +1,15 @@
 """The scaling watcher against a loopback Kubernetes API, and its chart and key moments."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from loadtest.timeline import LoadPoint, Sample, format_moments, key_moments, read_timeline, render_chart
-from tests.loadtest.conftest import csv_rows, run_module
+from tests.loadtest.conftest import PROJECT_DIR, csv_rows, run_module
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
 # an API error interrupts one sample, the node joins and the replica becomes ready.
@@ -88,6 +92,26 @@ def test_load_test_with_watch_records_the_timeline_beside_locusts_history(cluste
     assert float(history[0]["Timestamp"]) - 2 <= float(rows[0]["time"]) <= float(history[-1]["Timestamp"]) + 2
     assert (tmp_path / "timeline.png").stat().st_size > 10_000
     assert "Key moments" in run.stdout
+
+
+def test_ctrl_c_stops_the_watch_and_keeps_what_it_sampled(cluster, tmp_path):
+    report_dir = tmp_path / "report"
+    timeline = report_dir / "timeline.csv"
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "loadtest.watch", "--kubeconfig", cluster, "--interval", "0.2",
+         "--report-dir", str(report_dir)],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (not timeline.exists() or len(csv_rows(timeline)) < 3):
+        time.sleep(0.1)
+    watcher.send_signal(signal.SIGINT)
+    stdout, stderr = watcher.communicate(timeout=20)
+    assert watcher.returncode == 0, stderr
+    assert "stopping on Ctrl+C" in stderr
+    assert len(csv_rows(timeline)) >= 3
+    assert (report_dir / "timeline.png").exists(), (stdout, stderr[-2000:])
+    assert "Key moments" in stdout
 
 
 def test_watch_without_a_cluster_says_what_to_pass(tmp_path):
