@@ -10,13 +10,13 @@ Responses are shaped like the real API's. Run it as its own process:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
+
+from tests.loopback import JsonHandler, serve
 
 NAMESPACE = "default"
 NAME = "image-classifier"
@@ -116,22 +116,10 @@ def status_failure(code: int, reason: str, message: str) -> dict:
             "message": message}  # fmt: skip
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     script: list[dict]
     position: ClassVar[list[int]] = [-1]  # index of the state being served, shared by the handler's threads
     lock = threading.Lock()
-
-    def log_message(self, format, *args):
-        pass
-
-    def _answer(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -142,33 +130,26 @@ class _Handler(BaseHTTPRequestHandler):
             state = self.script[max(self.position[0], 0)]
         if url.path == HPA_PATH:
             if state.get("error"):
-                self._answer(500, status_failure(500, "InternalError", "etcdserver: request timed out"))
+                self.answer(500, status_failure(500, "InternalError", "etcdserver: request timed out"))
             else:
-                self._answer(200, hpa(state))
+                self.answer(200, hpa(state))
         elif url.path == DEPLOYMENT_PATH:
-            self._answer(200, deployment(state))
+            self.answer(200, deployment(state))
         elif url.path == PODS_PATH:
             pods = [pod(i, phase, reason) for i, (phase, reason) in enumerate(state["pods"])]
-            self._answer(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+            self.answer(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
                                "items": pods if selector == POD_SELECTOR else []})  # fmt: skip
         elif url.path == NODES_PATH:
             nodes = [node(i) for i in range(state["nodes"])]
-            self._answer(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
+            self.answer(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
                                "items": nodes if selector == NODE_SELECTOR else []})  # fmt: skip
         else:
-            self._answer(404, status_failure(404, "NotFound", f"{url.path} not found"))
+            self.answer(404, status_failure(404, "NotFound", f"{url.path} not found"))
 
 
 def main() -> None:
     with open(sys.argv[1]) as file:
-        script = json.load(file)
-    handler = type("Handler", (_Handler,), {"script": script})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    host, port = server.server_address[:2]
-    print(f"http://{host}:{port}", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.serve_forever()
+        serve(type("Handler", (_Handler,), {"script": json.load(file)}))
 
 
 if __name__ == "__main__":

@@ -15,10 +15,10 @@ import base64
 import hashlib
 import json
 import re
-import sys
 import threading
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.loopback import JsonHandler, serve
 
 PREDICT_PATH = re.compile(r"^/v1/models/(?P<model>[^/:]+)(?:/versions/(?P<version>\d+))?:predict$")
 LABELS = ["military uniform", "bow tie", "suit", "bearskin", "pickelhaube"]
@@ -42,73 +42,43 @@ class Behaviour:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     behaviour: Behaviour
-
-    def log_message(self, format, *args):
-        pass
-
-    def _answer(self, status: int, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path != "/_received":
-            self._answer(404, b'{"error": "not found"}')
+            self.answer(404, b'{"error": "not found"}')
             return
         with self.behaviour.lock:
             received = [asdict(item) for item in self.behaviour.received]
-        self._answer(200, json.dumps(received).encode())
+        self.answer(200, json.dumps(received).encode())
 
     def do_POST(self) -> None:
         payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         match = PREDICT_PATH.match(self.path)
         if not match or match["model"] != self.behaviour.model_name:
-            self._answer(404, json.dumps({"error": f"Servable not found for request: {self.path}"}).encode())
+            self.answer(404, json.dumps({"error": f"Servable not found for request: {self.path}"}).encode())
             return
         try:
             request = json.loads(payload)
             instances = request["instances"]
             images = [hashlib.sha256(base64.b64decode(item["b64"])).hexdigest() for item in instances]
         except (ValueError, KeyError, TypeError):
-            self._answer(400, b'{"error": "JSON Parse error: Invalid value"}')
+            self.answer(400, b'{"error": "JSON Parse error: Invalid value"}')
             return
         behaviour = self.behaviour
         with behaviour.lock:
             behaviour.received.append(Received(self.path, request.get("signature_name"), images))
             count = len(behaviour.received)
         if behaviour.fail_every and count % behaviour.fail_every == 0:
-            self._answer(500, b'{"error": "Resource exhausted: OOM when allocating tensor"}')
+            self.answer(500, b'{"error": "Resource exhausted: OOM when allocating tensor"}')
         elif behaviour.malformed_every and count % behaviour.malformed_every == 0:
-            self._answer(200, b"<html>upstream reset</html>")
+            self.answer(200, b"<html>upstream reset</html>")
         elif behaviour.error_every and count % behaviour.error_every == 0:
-            self._answer(200, b'{"error": "Expected one or two output Tensors, found 17"}')
+            self.answer(200, b'{"error": "Expected one or two output Tensors, found 17"}')
         else:
             prediction = {"labels": LABELS, "probabilities": PROBABILITIES}
-            self._answer(200, json.dumps({"predictions": [prediction] * len(instances)}).encode())
-
-
-class _Server(ThreadingHTTPServer):
-    # The default backlog of 5 drops connections when hundreds of users start at once.
-    request_queue_size = 1024
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients hang up mid-answer when a load test stops; that is not the server's problem.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-def serve(behaviour: Behaviour, port: int = 0) -> None:
-    handler = type("Handler", (_Handler,), {"behaviour": behaviour})
-    server = _Server(("127.0.0.1", port), handler)
-    host, bound_port = server.server_address[:2]
-    print(f"http://{host}:{bound_port}", flush=True)
-    server.serve_forever()
+            self.answer(200, json.dumps({"predictions": [prediction] * len(instances)}).encode())
 
 
 def main() -> None:
@@ -120,10 +90,7 @@ def main() -> None:
     parser.add_argument("--model-name", default=Behaviour.model_name)
     args = parser.parse_args()
     behaviour = Behaviour(args.model_name, args.fail_every, args.malformed_every, args.error_every)
-    try:
-        serve(behaviour, args.port)
-    except KeyboardInterrupt:
-        sys.exit(0)
+    serve(type("Handler", (_Handler,), {"behaviour": behaviour}), args.port)
 
 
 if __name__ == "__main__":
