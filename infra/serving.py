@@ -63,6 +63,9 @@ class Serving(pulumi.ComponentResource):
         google_child = pulumi.ResourceOptions(parent=self)
         selector = {"app": APP_NAME}
         labels = {**recommended_labels(WORKLOAD_LABEL_NAME, settings.instance, COMPONENT), **selector}
+        pod_selector = k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
+        # Service, HPA, NetworkPolicy and PodDisruptionBudget share the Deployment's name.
+        workload_metadata = k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels)
         namespace_ready: list[pulumi.Resource] = []
         if settings.namespace not in BUILT_IN_NAMESPACES:
             namespace_ready.append(
@@ -136,7 +139,7 @@ class Serving(pulumi.ComponentResource):
             ),
             # No `replicas`: the HorizontalPodAutoscaler owns the count, and a declared one would fight it.
             spec=k8s.apps.v1.DeploymentSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                selector=pod_selector,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
@@ -175,7 +178,7 @@ class Serving(pulumi.ComponentResource):
 
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            metadata=workload_metadata,
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="LoadBalancer",
                 selector=selector,
@@ -194,7 +197,7 @@ class Serving(pulumi.ComponentResource):
 
         autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
             f"{name}-autoscaler",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            metadata=workload_metadata,
             spec=k8s.autoscaling.v2.HorizontalPodAutoscalerSpecArgs(
                 scale_target_ref=k8s.autoscaling.v2.CrossVersionObjectReferenceArgs(
                     api_version="apps/v1", kind="Deployment", name=deployment.metadata.name
@@ -219,9 +222,9 @@ class Serving(pulumi.ComponentResource):
         # Only the serving ports may be reached; the load balancer's source ranges narrow who reaches them.
         k8s.networking.v1.NetworkPolicy(
             f"{name}-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            metadata=workload_metadata,
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                pod_selector=pod_selector,
                 policy_types=["Ingress"],
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
@@ -238,9 +241,9 @@ class Serving(pulumi.ComponentResource):
         # neither node upgrades nor the cluster autoscaler's scale-down are ever blocked.
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-disruption-budget",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels),
+            metadata=workload_metadata,
             spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                selector=pod_selector,
                 max_unavailable=1,
                 unhealthy_pod_eviction_policy="AlwaysAllow",
             ),
