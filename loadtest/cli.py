@@ -25,7 +25,7 @@ from loadtest.options import (
     dest,
     forward,
 )
-from loadtest.target import TargetError, add_target_arguments, check_prediction, rest_url
+from loadtest.target import TargetError, add_target_arguments, predict_once
 from loadtest.watch import DEFAULT_INTERVAL_SECONDS, Watcher, add_watch_arguments, sampler_from_args
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -128,10 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_arguments(parser, args)
     try:
-        image = model_api.load_image(args.image)
-        host = rest_url(args.host, args.stack)
-        path = model_api.predict_path(args.model_name, args.model_version or None)
-        answer = check_prediction(host, path, model_api.predict_body(image, args.signature))
+        host, path, answer = predict_once(args)
         sampler = sampler_from_args(args, timeout=args.watch_interval) if args.watch else None
     except (TargetError, model_api.ImageError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,7 +7,7 @@ import sys
 
 from loadtest import model_api
 from loadtest.options import REQUEST_OPTIONS, add_options
-from loadtest.target import TargetError, add_target_arguments, check_prediction, rest_url
+from loadtest.target import TargetError, add_target_arguments, predict_once
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,10 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     add_options(parser, REQUEST_OPTIONS, "request")
     args = parser.parse_args(argv)
     try:
-        host = rest_url(args.host, args.stack)
-        path = model_api.predict_path(args.model_name, args.model_version or None)
-        body = model_api.predict_body(model_api.load_image(args.image), args.signature)
-        answer = check_prediction(host, path, body)
+        host, path, answer = predict_once(args)
     except (TargetError, model_api.ImageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 import requests
 
-from loadtest.model_api import prediction_failure
+from loadtest import model_api
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STACK = "dev"
@@ -81,7 +81,15 @@ def check_prediction(base_url: str, path: str, body: bytes) -> dict:
             "Check the address (pulumi stack output restUrl) and that the service has its external IP, "
             "or pass another --host."
         ) from error
-    reason = prediction_failure(response.status_code, response.content)
+    reason = model_api.prediction_failure(response.status_code, response.content)
     if reason:
         raise TargetError(f"The model at {base_url}{path} does not predict: {reason}")
     return response.json()
+
+
+def predict_once(args: argparse.Namespace) -> tuple[str, str, dict]:
+    """The target the arguments name, the predict path, and its answer to the request they describe."""
+    image = model_api.load_image(args.image)
+    host = rest_url(args.host, args.stack)
+    path = model_api.predict_path(args.model_name, args.model_version or None)
+    return host, path, check_prediction(host, path, model_api.predict_body(image, args.signature))
