@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
+import yaml
 
 from loadtest import model_api
 
@@ -32,6 +33,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_STACK,
         help="Pulumi stack whose restUrl output is the target (default: %(default)s); needs the Pulumi CLI",
     )
+
+
+def project_defaults() -> dict[str, object]:
+    """The defaults of the project's settings, from Pulumi.yaml's config schema, where they are declared."""
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())
+    return {key: spec["default"] for key, spec in project["config"].items() if "default" in spec}
 
 
 def stack_outputs(stack: str, show_secrets: bool = False) -> dict:

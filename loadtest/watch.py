@@ -23,7 +23,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from loadtest.target import DEFAULT_STACK, TargetError, stack_outputs
+from loadtest.target import DEFAULT_STACK, TargetError, project_defaults, stack_outputs
 from loadtest.timeline import (
     LOCUST_HISTORY_CSV,
     TIMELINE_CSV,
@@ -38,10 +38,8 @@ from loadtest.timeline import (
 
 DEFAULT_INTERVAL_SECONDS = 5.0
 NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
-# The lab's names, used only when the stack's outputs are not read (--kubeconfig).
-LAB_NAMESPACE = "default"
+# The lab's name of the Deployment and its HPA, used when the stack's outputs are not read (--kubeconfig).
 LAB_WORKLOAD = "image-classifier"
-LAB_NODE_POOL = "serving-pool"
 
 log = logging.getLogger("loadtest.watch")
 
@@ -164,11 +162,11 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--context", metavar="NAME", help="kubeconfig context (default: its current one)")
     group.add_argument(
-        "--namespace", help=f"namespace of the serving objects (default: the stack's, or {LAB_NAMESPACE})"
+        "--namespace", help="namespace of the serving objects (default: the stack's, or Pulumi.yaml's default)"
     )
     group.add_argument("--deployment", help=f"Deployment name (default: the stack's, or {LAB_WORKLOAD})")
     group.add_argument("--hpa", help=f"HorizontalPodAutoscaler name (default: the stack's, or {LAB_WORKLOAD})")
-    group.add_argument("--node-pool", help=f"GKE node pool name (default: the stack's, or {LAB_NODE_POOL})")
+    group.add_argument("--node-pool", help="GKE node pool name (default: the stack's, or Pulumi.yaml's default)")
 
 
 def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSampler:
@@ -179,8 +177,9 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
             api_client = config.new_client_from_config(config_file=path, context=args.context)
         except (config.ConfigException, OSError) as error:
             raise TargetError(f"Cannot load the kubeconfig {path or '~/.kube/config'}: {error}") from error
-        names = {"namespace": LAB_NAMESPACE, "deploymentName": LAB_WORKLOAD, "hpaName": LAB_WORKLOAD,
-                 "nodePoolName": LAB_NODE_POOL}  # fmt: skip
+        defaults = project_defaults()
+        names = {"namespace": defaults["namespace"], "deploymentName": LAB_WORKLOAD, "hpaName": LAB_WORKLOAD,
+                 "nodePoolName": defaults["nodePoolName"]}  # fmt: skip
     else:
         names = stack_outputs(args.stack, show_secrets=True)
         if "kubeconfig" not in names:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlparse
 
 from tests.loopback import JsonHandler, serve
 
-NAMESPACE = "default"
+NAMESPACE = "tfserving"  # the project's default namespace (Pulumi.yaml), which the watcher assumes
 NAME = "image-classifier"
 NODE_POOL = "serving-pool"
 HPA_PATH = f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscalers/{NAME}"
