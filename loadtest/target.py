@@ -41,12 +41,14 @@ def project_defaults() -> dict[str, object]:
     return {key: spec["default"] for key, spec in project["config"].items() if "default" in spec}
 
 
-def stack_outputs(stack: str, show_secrets: bool = False) -> dict:
-    """`pulumi stack output --json` of the project this package belongs to."""
+HOST_INSTEAD = "--host http://<external-ip>:8501"
+
+
+def stack_outputs(stack: str, show_secrets: bool = False, instead: str = HOST_INSTEAD) -> dict:
+    """`pulumi stack output --json` of the project this package belongs to; `instead` is the option to suggest."""
     if shutil.which("pulumi") is None:
         raise TargetError(
-            "The Pulumi CLI is not on PATH, so the stack's outputs cannot be read; "
-            "pass --host http://<external-ip>:8501 instead."
+            f"The Pulumi CLI is not on PATH, so the stack's outputs cannot be read; pass {instead} instead."
         )
     command = ["pulumi", "stack", "output", "--json", "--stack", stack, "--cwd", str(PROJECT_DIR)]
     if show_secrets:
@@ -55,7 +57,7 @@ def stack_outputs(stack: str, show_secrets: bool = False) -> dict:
     if result.returncode != 0:
         raise TargetError(
             f"`{' '.join(command[:6])}` failed: {result.stderr.strip() or result.stdout.strip()}\n"
-            "Deploy the stack first (`pulumi up`), choose another with --stack, or pass --host."
+            f"Deploy the stack first (`pulumi up`), choose another with --stack, or pass {instead}."
         )
     return json.loads(result.stdout or "{}")
 

@@ -181,7 +181,7 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         names = {"namespace": defaults["namespace"], "deploymentName": LAB_WORKLOAD, "hpaName": LAB_WORKLOAD,
                  "nodePoolName": defaults["nodePoolName"]}  # fmt: skip
     else:
-        names = stack_outputs(args.stack, show_secrets=True)
+        names = stack_outputs(args.stack, show_secrets=True, instead="--kubeconfig [PATH]")
         if "kubeconfig" not in names:
             raise TargetError(f"Stack {args.stack} has no kubeconfig output yet; run `pulumi up` or pass --kubeconfig.")
         api_client = config.new_client_from_config_dict(json.loads(names["kubeconfig"]), context=args.context)

@@ -49,7 +49,7 @@ def test_a_missing_stack_is_reported_with_pulumis_message(tmp_path):
     run = run_module("loadtest", env=path_with(tmp_path, script))
     assert run.code == 2
     assert "no stack named 'dev' found" in run.stderr
-    assert "Deploy the stack first (`pulumi up`), choose another with --stack, or pass --host." in run.stderr
+    assert "Deploy the stack first (`pulumi up`), choose another with --stack, or pass --host http://" in run.stderr
 
 
 def test_a_stack_without_outputs_is_not_yet_deployed(tmp_path):

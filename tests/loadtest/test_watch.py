@@ -1,6 +1,7 @@
 """The scaling watcher against a loopback Kubernetes API, and its chart and key moments."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -112,6 +113,13 @@ def test_ctrl_c_stops_the_watch_and_keeps_what_it_sampled(cluster, tmp_path):
     assert len(csv_rows(timeline)) >= 3
     assert (report_dir / "timeline.png").exists(), (stdout, stderr[-2000:])
     assert "Key moments" in stdout
+
+
+def test_watch_without_the_pulumi_cli_says_to_pass_a_kubeconfig(tmp_path):
+    environment = {**os.environ, "PATH": os.path.dirname(sys.executable)}
+    run = run_module("loadtest.watch", "--report-dir", str(tmp_path), env=environment)
+    assert run.code == 2
+    assert "The Pulumi CLI is not on PATH" in run.stderr and "pass --kubeconfig [PATH] instead" in run.stderr
 
 
 def test_watch_without_a_cluster_says_what_to_pass(tmp_path):
