@@ -73,3 +73,9 @@ def run_module(module: str, *args: str, env: dict | None = None, timeout: float 
 def csv_rows(path: Path) -> list[dict]:
     with path.open(newline="") as file:
         return list(csv.DictReader(file))
+
+
+def constant_load(url, report_dir, *options, users=4, seconds="3s"):
+    """`python -m loadtest` with a constant load of `users` for `seconds`, all users started at once."""
+    return run_module("loadtest", "--host", url, "--users", str(users), "--spawn-rate", str(users),
+                      "--run-time", seconds, "--report-dir", str(report_dir), *options)  # fmt: skip

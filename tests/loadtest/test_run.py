@@ -3,7 +3,7 @@
 import hashlib
 
 from loadtest import model_api
-from tests.loadtest.conftest import csv_rows, run_module
+from tests.loadtest.conftest import constant_load, csv_rows, run_module
 
 LAB_PATH = "/v1/models/image_classifier/versions/1:predict"
 
@@ -14,10 +14,7 @@ def aggregated(report_dir):
 
 def test_constant_load_sends_the_labs_request_and_reports_what_the_server_saw(tf_serving, tmp_path):
     server = tf_serving()
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "4", "--spawn-rate", "4", "--run-time", "3s",
-        "--report-dir", str(tmp_path),
-    )  # fmt: skip
+    run = constant_load(server.url, tmp_path)
     assert run.code == 0, run.stderr
     assert "answers: military uniform (80.0%)" in run.stdout
     assert "PASS:" in run.stdout
@@ -56,10 +53,7 @@ def test_step_load_adds_users_each_step_and_reports_each_step(tf_serving, tmp_pa
 
 def test_server_errors_are_failures_with_reasons_and_fail_the_run(tf_serving, tmp_path):
     server = tf_serving("--fail-every", "3")
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "4", "--spawn-rate", "4", "--run-time", "3s",
-        "--report-dir", str(tmp_path),
-    )  # fmt: skip
+    run = constant_load(server.url, tmp_path)
     assert run.code == 1
     assert "FAIL:" in run.stdout
     received = server.received()
@@ -71,10 +65,7 @@ def test_server_errors_are_failures_with_reasons_and_fail_the_run(tf_serving, tm
 
 def test_malformed_and_error_bodies_are_failures_with_their_reasons(tf_serving, tmp_path):
     server = tf_serving("--malformed-every", "2", "--error-every", "5")
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "4", "--spawn-rate", "4", "--run-time", "3s",
-        "--report-dir", str(tmp_path),
-    )  # fmt: skip
+    run = constant_load(server.url, tmp_path)
     assert run.code == 1
     errors = {row["Error"]: int(row["Occurrences"]) for row in csv_rows(tmp_path / "locust_failures.csv")}
     assert any("body is not JSON" in error for error in errors)
@@ -84,10 +75,7 @@ def test_malformed_and_error_bodies_are_failures_with_their_reasons(tf_serving, 
 
 def test_failures_within_the_allowed_ratio_pass(tf_serving, tmp_path):
     server = tf_serving("--fail-every", "3")
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "4", "--spawn-rate", "4", "--run-time", "2s",
-        "--max-failure-ratio", "0.5", "--report-dir", str(tmp_path),
-    )  # fmt: skip
+    run = constant_load(server.url, tmp_path, "--max-failure-ratio", "0.5", seconds="2s")
     assert run.code == 0, run.stdout
     assert int(aggregated(tmp_path)["Failure Count"]) > 0
 
@@ -96,11 +84,20 @@ def test_model_options_and_another_image_change_the_request(tf_serving, tmp_path
     server = tf_serving("--model-name", "resnet")
     image = tmp_path / "pixel.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "2", "--spawn-rate", "2", "--run-time", "2s",
-        "--model-name", "resnet", "--model-version", "", "--signature", "serving_default", "--image", str(image),
-        "--report-dir", str(tmp_path / "report"),
-    )  # fmt: skip
+    run = constant_load(
+        server.url,
+        tmp_path / "report",
+        "--model-name",
+        "resnet",
+        "--model-version",
+        "",
+        "--signature",
+        "serving_default",
+        "--image",
+        str(image),
+        users=2,
+        seconds="2s",
+    )
     assert run.code == 0, run.stderr
     received = server.received()
     assert {item["path"] for item in received} == {"/v1/models/resnet:predict"}
@@ -127,10 +124,7 @@ def test_predict_prints_the_top_five_labels(tf_serving):
 
 def test_distributed_mode_spreads_users_over_processes_and_still_reports(tf_serving, tmp_path):
     server = tf_serving()
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "6", "--spawn-rate", "6", "--run-time", "4s",
-        "--processes", "2", "--report-dir", str(tmp_path),
-    )  # fmt: skip
+    run = constant_load(server.url, tmp_path, "--processes", "2", users=6, seconds="4s")
     assert run.code == 0, run.stderr
     assert "2 workers connected" in run.stderr
     assert "to 2 ready workers" in run.stderr

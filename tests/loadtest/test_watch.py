@@ -10,7 +10,7 @@ import time
 import pytest
 
 from loadtest.timeline import LoadPoint, Sample, format_moments, key_moments, read_timeline, render_chart
-from tests.loadtest.conftest import PROJECT_DIR, csv_rows, run_module
+from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, run_module
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
 # an API error interrupts one sample, the node joins and the replica becomes ready.
@@ -81,10 +81,7 @@ def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluste
 
 def test_load_test_with_watch_records_the_timeline_beside_locusts_history(cluster, tf_serving, tmp_path):
     server = tf_serving()
-    run = run_module(
-        "loadtest", "--host", server.url, "--users", "2", "--spawn-rate", "2", "--run-time", "3s",
-        "--watch", "--kubeconfig", cluster, "--watch-interval", "0.5", "--report-dir", str(tmp_path),
-    )  # fmt: skip
+    run = constant_load(server.url, tmp_path, "--watch", "--kubeconfig", cluster, "--watch-interval", "0.5", users=2)
     assert run.code == 0, run.stderr
     rows = csv_rows(tmp_path / "timeline.csv")
     history = csv_rows(tmp_path / "locust_stats_history.csv")
