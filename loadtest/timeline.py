@@ -129,6 +129,11 @@ def read_locust_history(path: Path) -> list[LoadPoint]:
         ]
 
 
+def timeline_start(samples: list[Sample], load: list[LoadPoint]) -> float:
+    """Time zero of the chart and the key moments: the first sample or load point, whichever came first."""
+    return min([sample.time for sample in samples] + [point.time for point in load])
+
+
 def render_chart(samples: list[Sample], load: list[LoadPoint], path: Path) -> list[str]:
     """Draw the load and the cluster on one time axis; return the labels of the series drawn."""
     import matplotlib
@@ -136,7 +141,7 @@ def render_chart(samples: list[Sample], load: list[LoadPoint], path: Path) -> li
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    start = min([sample.time for sample in samples] + [point.time for point in load])
+    start = timeline_start(samples, load)
     figure, (users_axis, latency_axis, replicas_axis, nodes_axis) = plt.subplots(
         4, 1, sharex=True, figsize=(11, 10), constrained_layout=True
     )

@@ -34,6 +34,7 @@ from loadtest.timeline import (
     key_moments,
     read_locust_history,
     render_chart,
+    timeline_start,
 )
 
 DEFAULT_INTERVAL_SECONDS = 5.0
@@ -201,7 +202,7 @@ def report(samples: list[Sample], report_dir: Path) -> None:
         return
     load = read_locust_history(report_dir / LOCUST_HISTORY_CSV)
     render_chart(samples, load, report_dir / TIMELINE_PNG)
-    start = min([samples[0].time] + [point.time for point in load])
+    start = timeline_start(samples, load)
     print(f"\nKey moments (seconds since start):\n{format_moments(key_moments(samples), start)}")
     print(f"Timeline: {report_dir / TIMELINE_CSV}, chart: {report_dir / TIMELINE_PNG}")
 
