@@ -51,27 +51,6 @@ class TimelineWriter:
         self._file.close()
 
 
-def read_timeline(path: Path) -> list[Sample]:
-    with path.open(newline="") as file:
-        return [
-            Sample(
-                time=float(row["time"]),
-                hpa_current_replicas=int(row["hpa_current_replicas"]),
-                hpa_desired_replicas=int(row["hpa_desired_replicas"]),
-                hpa_cpu_utilization_percent=int(row["hpa_cpu_utilization_percent"])
-                if row["hpa_cpu_utilization_percent"]
-                else None,
-                ready_replicas=int(row["ready_replicas"]),
-                running_pods=int(row["running_pods"]),
-                pending_pods=int(row["pending_pods"]),
-                pending_reasons=row["pending_reasons"],
-                nodes=int(row["nodes"]),
-                ready_nodes=int(row["ready_nodes"]),
-            )
-            for row in csv.DictReader(file)
-        ]
-
-
 @dataclass(frozen=True)
 class Moment:
     time: float

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from loadtest.timeline import LoadPoint, Sample, format_moments, key_moments, read_timeline, render_chart
+from loadtest.timeline import LoadPoint, Sample, TimelineWriter, format_moments, key_moments, render_chart
 from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, run_module
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
@@ -166,11 +166,15 @@ def test_chart_carries_every_series(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_timeline_csv_round_trips(tmp_path):
-    from loadtest.timeline import TimelineWriter
-
+def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     writer = TimelineWriter(tmp_path / "timeline.csv")
     for recorded in RECORDED:
         writer.write(recorded)
     writer.close()
-    assert read_timeline(tmp_path / "timeline.csv") == RECORDED
+    rows = csv_rows(tmp_path / "timeline.csv")
+    assert [float(row["time"]) for row in rows] == [sample.time for sample in RECORDED]
+    assert rows[2] == {
+        "time": "110.000", "hpa_current_replicas": "3", "hpa_desired_replicas": "3",
+        "hpa_cpu_utilization_percent": "60", "ready_replicas": "1", "running_pods": "1", "pending_pods": "2",
+        "pending_reasons": "Unschedulable:1", "nodes": "1", "ready_nodes": "1",
+    }  # fmt: skip
