@@ -2,6 +2,7 @@
 
 import pulumi
 
+from infra.apis import ProjectApis, ProjectApisArgs
 from infra.cluster import Cluster, ClusterArgs
 from infra.model_store import ModelStore, ModelStoreArgs
 from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
@@ -9,22 +10,47 @@ from infra.settings import load_settings
 
 settings = load_settings()
 
-cluster = Cluster("gke", ClusterArgs(settings=settings.cluster))
+project = settings.cluster.project
+project_apis = ProjectApis("apis", ProjectApisArgs(project=project))
+cluster = Cluster(
+    "gke",
+    ClusterArgs(
+        settings=settings.cluster,
+        apis=project_apis,
+        namespace=settings.serving.namespace,
+        instance=settings.serving.instance,
+    ),
+)
 model_store = ModelStore(
     "model",
-    ModelStoreArgs(settings=settings.model, project=settings.cluster.project, location=settings.cluster.region),
+    ModelStoreArgs(
+        settings=settings.model,
+        project=project,
+        location=settings.cluster.region,
+        apis=project_apis,
+        cluster_name=settings.cluster.name,
+        namespace=cluster.namespace,
+        namespace_ready=cluster.namespace_ready,
+        instance=settings.serving.instance,
+        workload_pool=cluster.workload_pool,
+        provider=cluster.provider,
+    ),
 )
 serving = Serving(
     "serving",
     ServingArgs(
         settings=settings.serving,
-        project=settings.cluster.project,
+        project=project,
         cluster_name=settings.cluster.name,
         model_name=settings.model.name,
         bucket_name=model_store.bucket_name,
         model_uri=model_store.model_uri,
+        model_revision=model_store.revision,
         workload_pool=cluster.workload_pool,
         model_copy=model_store.model_copy,
+        apis=project_apis,
+        namespace_ready=cluster.namespace_ready,
+        node_pool_name=cluster.node_pool_name,
         provider=cluster.provider,
     ),
 )

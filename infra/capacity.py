@@ -1,9 +1,11 @@
-"""What a GKE node of a given machine type can give to pods.
+"""What a GKE node of a given machine type can give to the serving pod.
 
-GKE keeps part of every node for the kubelet and system daemons; a pod whose
-requests exceed the rest can never be scheduled. The figures follow GKE's
-published reservation tables ("Standard cluster architecture: node allocatable
-resources"), so a request that cannot fit is caught before any resource exists.
+GKE keeps part of every node for the kubelet and system daemons, and its own
+DaemonSets request more on every node; a pod whose requests exceed the rest can
+never be scheduled. The reservation follows GKE's published tables ("Plan GKE
+Standard node sizes: node allocatable resources"), so a request that cannot fit
+is caught before any resource exists. Machine types are checked against Compute
+Engine's predefined sizes, so a type that does not exist is refused too.
 """
 
 from __future__ import annotations
@@ -30,6 +32,48 @@ _MEMORY_PER_VCPU_GIB: dict[tuple[str, str], Decimal] = {
     ("c2d", "highmem"): Decimal("8"),
     ("c2d", "highcpu"): Decimal("2"),
 }
+
+# The vCPU counts Compute Engine offers per family and class (its "machine families" guide).
+_N1_SIZES = (2, 4, 8, 16, 32, 64, 96)
+_N2_SIZES = (2, 4, 8, 16, 32, 48, 64, 80, 96, 128)
+_VCPU_SIZES: dict[tuple[str, str], tuple[int, ...]] = {
+    ("n1", "standard"): (1, *_N1_SIZES),
+    ("n1", "highmem"): _N1_SIZES,
+    ("n1", "highcpu"): _N1_SIZES,
+    ("n2", "standard"): _N2_SIZES,
+    ("n2", "highmem"): _N2_SIZES,
+    ("n2", "highcpu"): _N2_SIZES[:-1],
+    ("n2d", "standard"): (*_N2_SIZES, 224),
+    ("n2d", "highmem"): _N2_SIZES[:-1],
+    ("n2d", "highcpu"): (*_N2_SIZES, 224),
+    ("e2", "standard"): (2, 4, 8, 16, 32),
+    ("e2", "highmem"): (2, 4, 8, 16),
+    ("e2", "highcpu"): (2, 4, 8, 16, 32),
+    ("n4", "standard"): (2, 4, 8, 16, 32, 48, 64, 80),
+    ("n4", "highmem"): (2, 4, 8, 16, 32, 48, 64, 80),
+    ("n4", "highcpu"): (2, 4, 8, 16, 32, 48, 64, 80),
+    ("c3", "standard"): (4, 8, 22, 44, 88, 176),
+    ("c3", "highmem"): (4, 8, 22, 44, 88, 176),
+    ("c3", "highcpu"): (4, 8, 22, 44, 88, 176),
+    ("c3d", "standard"): (4, 8, 16, 30, 60, 90, 180, 360),
+    ("c3d", "highmem"): (4, 8, 16, 30, 60, 90, 180, 360),
+    ("c3d", "highcpu"): (4, 8, 16, 30, 60, 90, 180, 360),
+    ("c4", "standard"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
+    ("c4", "highmem"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
+    ("c4", "highcpu"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
+    ("c2", "standard"): (4, 8, 16, 30, 60),
+    ("c2d", "standard"): (2, 4, 8, 16, 32, 56, 112),
+    ("c2d", "highmem"): (2, 4, 8, 16, 32, 56, 112),
+    ("c2d", "highcpu"): (2, 4, 8, 16, 32, 56, 112),
+}
+# Shared-core E2 types: fine for the small system pool, never sized for serving.
+SHARED_CORE_TYPES = ("e2-micro", "e2-small", "e2-medium")
+
+# What GKE's own DaemonSets request on every node (logging and metrics agents, the metadata server,
+# Dataplane V2's agent, the CSI driver, Managed Prometheus' collector). GKE does not publish one
+# figure; this is a deliberately generous budget. Check a live node with `kubectl describe node`.
+DAEMONSET_CPU = Decimal("0.4")
+DAEMONSET_MEMORY_BYTES = 512 * MIB
 
 _PREDEFINED = re.compile(r"^(?P<family>[a-z0-9]+)-(?P<klass>standard|highmem|highcpu)-(?P<vcpus>\d+)$")
 _CUSTOM = re.compile(r"^(?:(?P<family>[a-z0-9]+)-)?custom-(?P<vcpus>\d+)-(?P<memory_mib>\d+)(?:-ext)?$")
@@ -63,6 +107,15 @@ class NodeCapacity:
         reserved = _reserved(self.memory_bytes / GIB, _MEMORY_RESERVATION_GIB) * GIB
         return self.memory_bytes - reserved - _EVICTION_THRESHOLD
 
+    @property
+    def schedulable_cpu(self) -> Decimal:
+        """What a workload pod can request once GKE's DaemonSets have theirs."""
+        return self.allocatable_cpu - DAEMONSET_CPU
+
+    @property
+    def schedulable_memory_bytes(self) -> Decimal:
+        return self.allocatable_memory_bytes - DAEMONSET_MEMORY_BYTES
+
 
 def _reserved(amount: Decimal, bands: tuple[tuple[int | None, Decimal], ...]) -> Decimal:
     reserved, remaining = Decimal(0), amount
@@ -79,15 +132,37 @@ def known_families() -> list[str]:
     return sorted({family for family, _ in _MEMORY_PER_VCPU_GIB})
 
 
+def machine_type_problem(machine_type: str) -> str | None:
+    """Why Compute Engine has no such machine type, or None when it has."""
+    if machine_type in SHARED_CORE_TYPES:
+        return None
+    if custom := _CUSTOM.match(machine_type):
+        vcpus, memory_mib = int(custom["vcpus"]), int(custom["memory_mib"])
+        if vcpus < 1 or (vcpus > 1 and vcpus % 2):
+            return f"a custom type has 1 or an even number of vCPUs, not {vcpus}"
+        if memory_mib % 256:
+            return f"a custom type's memory is a multiple of 256 MB, not {memory_mib}"
+        return None
+    predefined = _PREDEFINED.match(machine_type)
+    if not predefined:
+        return "it is not FAMILY-standard|highmem|highcpu-N, custom-CPUS-MEMORY_MB or " + "/".join(SHARED_CORE_TYPES)
+    sizes = _VCPU_SIZES.get((predefined["family"], predefined["klass"]))
+    if sizes is None:
+        return f"its family and class are not known here (families: {', '.join(known_families())})"
+    if int(predefined["vcpus"]) not in sizes:
+        family_class = f"{predefined['family']}-{predefined['klass']}"
+        return f"{family_class} comes with {', '.join(map(str, sizes))} vCPUs"
+    return None
+
+
 def node_capacity(machine_type: str) -> NodeCapacity | None:
-    """The capacity of a predefined or custom machine type; None when unknown."""
+    """The capacity of an existing predefined or custom machine type; None when unknown or shared-core."""
+    if machine_type_problem(machine_type) is not None or machine_type in SHARED_CORE_TYPES:
+        return None
     if custom := _CUSTOM.match(machine_type):
         return NodeCapacity(machine_type, int(custom["vcpus"]), Decimal(custom["memory_mib"]) * MIB)
     predefined = _PREDEFINED.match(machine_type)
-    if not predefined:
-        return None
-    per_vcpu = _MEMORY_PER_VCPU_GIB.get((predefined["family"], predefined["klass"]))
-    if per_vcpu is None:
-        return None
+    assert predefined is not None
+    per_vcpu = _MEMORY_PER_VCPU_GIB[(predefined["family"], predefined["klass"])]
     vcpus = int(predefined["vcpus"])
     return NodeCapacity(machine_type, vcpus, vcpus * per_vcpu * GIB)

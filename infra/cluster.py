@@ -1,4 +1,4 @@
-"""The GKE cluster, its autoscaling node pool and the Kubernetes provider that targets it."""
+"""The GKE cluster, its system and serving node pools, the workload namespace and the Kubernetes provider."""
 
 from __future__ import annotations
 
@@ -9,47 +9,57 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra import apis
+from infra.apis import ProjectApis
+from infra.labels import recommended_labels
 from infra.settings import ClusterSettings
 
 # What a node's own account needs: Google's minimal node role (logs, metrics) and image pulls.
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+SYSTEM_POOL_NAME = "system-pool"
+SYSTEM_POOL_MAX_NODES = 2
+# Serving nodes are tainted so that only serving pods (which tolerate it) land there: GKE's own
+# Deployments (kube-dns, metrics-server, konnectivity, ...) go to the system pool instead, and each
+# serving node keeps room for one replica. GKE's DaemonSets tolerate every taint and still run there.
+SERVING_TAINT_KEY = "tfserving.dev/serving"
+SERVING_TAINT_VALUE = "true"
+NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
+BUILT_IN_NAMESPACES = ("default",)
+# Pod Security Standard the workload namespace enforces; the stack's pods meet it.
+POD_SECURITY_LEVEL = "restricted"
 
 
 @dataclass(frozen=True)
 class ClusterArgs:
     settings: ClusterSettings
+    apis: ProjectApis
+    namespace: str
+    instance: str
 
 
 class Cluster(pulumi.ComponentResource):
-    """A zonal GKE cluster with Workload Identity whose only node pool autoscales."""
+    """A zonal GKE cluster with Workload Identity, a small system pool and an autoscaling serving pool."""
 
     name: pulumi.Output[str]
     workload_pool: pulumi.Output[str]
     node_pool_name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    namespace: str
+    namespace_ready: list[pulumi.Resource]
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfserving:infra:Cluster", name, None, opts)
         settings = args.settings
-        child = pulumi.ResourceOptions(parent=self)
-
-        container_api = gcp.projects.Service(
-            f"{name}-container-api",
-            service="container.googleapis.com",
-            project=settings.project,
-            # Other workloads in the project may use GKE too: never switch the API off on destroy.
-            disable_on_destroy=False,
-            opts=child,
-        )
+        google_apis = args.apis.needs(apis.IAM, apis.RESOURCE_MANAGER)
 
         node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
             account_id=f"{settings.name}-nodes",
             display_name=f"GKE nodes of {settings.name}",
             project=settings.project,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=google_apis),
         )
         node_grants = [
             gcp.projects.IAMMember(
@@ -57,20 +67,46 @@ class Cluster(pulumi.ComponentResource):
                 project=settings.project,
                 role=role,
                 member=node_account.member,
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=google_apis),
             )
             for role in NODE_ROLES
         ]
 
+        def node_config(machine_type: str, taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None):
+            return gcp.container.NodePoolNodeConfigArgs(
+                machine_type=machine_type,
+                service_account=node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
+                    mode="GKE_METADATA",
+                ),
+                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                metadata={"disable-legacy-endpoints": "true"},
+                taints=taints,
+            )
+
+        internet_access = self._nat(name, settings, args.apis) if settings.private_nodes else []
         cluster = gcp.container.Cluster(
             name,
             name=settings.name,
             project=settings.project,
             location=settings.zone,
             deletion_protection=settings.deletion_protection,
-            # The pool below replaces the default one, so that it can change without replacing the cluster.
+            # The pools below replace the default one, so that they can change without replacing the cluster.
             remove_default_node_pool=True,
             initial_node_count=1,
+            # The short-lived default pool runs as the node account too: organisations that disable the
+            # Compute Engine default account could not create the cluster otherwise.
+            node_config=gcp.container.ClusterNodeConfigArgs(
+                service_account=node_account.email,
+                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
+                shielded_instance_config=gcp.container.ClusterNodeConfigShieldedInstanceConfigArgs(
+                    enable_secure_boot=True, enable_integrity_monitoring=True
+                ),
+                metadata={"disable-legacy-endpoints": "true"},
+            ),
             networking_mode="VPC_NATIVE",
             ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=settings.release_channel),
@@ -93,11 +129,36 @@ class Cluster(pulumi.ComponentResource):
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{settings.project}.svc.id.goog",
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[container_api]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*args.apis.needs(apis.CONTAINER, apis.COMPUTE), *node_grants, *internet_access],
+                # node_config describes only the default pool, which is deleted at creation; once it is gone
+                # the provider sees a difference and would replace the cluster on every later `up`
+                # (terraform-provider-google #12070, #17511).
+                ignore_changes=["nodeConfig"],
+            ),
         )
-        internet_access = self._nat(name, settings) if settings.private_nodes else []
 
-        node_pool = gcp.container.NodePool(
+        pool_options = pulumi.ResourceOptions(
+            parent=self,
+            depends_on=[*node_grants, *internet_access],
+            # initial_node_count forces a new pool when it changes, and the autoscaler's resizes change it:
+            # it counts at creation only.
+            ignore_changes=["initialNodeCount"],
+        )
+        system_pool = gcp.container.NodePool(
+            f"{name}-system-pool",
+            name=SYSTEM_POOL_NAME,
+            project=settings.project,
+            cluster=cluster.name,
+            location=settings.zone,
+            initial_node_count=1,
+            autoscaling=gcp.container.NodePoolAutoscalingArgs(min_node_count=1, max_node_count=SYSTEM_POOL_MAX_NODES),
+            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+            node_config=node_config(settings.system_machine_type),
+            opts=pool_options,
+        )
+        serving_pool = gcp.container.NodePool(
             f"{name}-pool",
             name=settings.node_pool_name,
             project=settings.project,
@@ -110,48 +171,65 @@ class Cluster(pulumi.ComponentResource):
                 max_node_count=settings.max_nodes,
             ),
             management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-            node_config=gcp.container.NodePoolNodeConfigArgs(
-                machine_type=settings.machine_type,
-                service_account=node_account.email,
-                oauth_scopes=[CLOUD_PLATFORM_SCOPE],
-                workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
-                    mode="GKE_METADATA",
-                ),
-                shielded_instance_config=gcp.container.NodePoolNodeConfigShieldedInstanceConfigArgs(
-                    enable_secure_boot=True, enable_integrity_monitoring=True
-                ),
-                metadata={"disable-legacy-endpoints": "true"},
+            node_config=node_config(
+                settings.machine_type,
+                taints=[
+                    gcp.container.NodePoolNodeConfigTaintArgs(
+                        key=SERVING_TAINT_KEY, value=SERVING_TAINT_VALUE, effect="NO_SCHEDULE"
+                    )
+                ],
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[*node_grants, *internet_access]),
+            opts=pool_options,
         )
 
         self.name = cluster.name
         self.workload_pool = cluster.workload_identity_config.apply(
             lambda config: config.workload_pool if config and config.workload_pool else ""
         )
-        self.node_pool_name = node_pool.name
+        self.node_pool_name = serving_pool.name
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
                 lambda parts: gke_kubeconfig(settings.project, settings.zone, *parts)
             )
         )
-        # Workloads wait for the pool: without nodes they would be applied and never schedule.
+        # Workloads wait for both pools: without nodes they would be applied and never schedule.
+        # The cluster's id changes only when the cluster is replaced, so a new endpoint or CA updates the
+        # provider instead of replacing it and every Kubernetes object with it. Unreachable clusters are not
+        # dropped from state (no delete_unreachable): see the README's tear-down section.
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            delete_unreachable=True,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_pool]),
+            cluster_identifier=cluster.id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_pool, serving_pool]),
         )
+
+        self.namespace = args.namespace
+        self.namespace_ready = []
+        if args.namespace not in BUILT_IN_NAMESPACES:
+            self.namespace_ready.append(
+                k8s.core.v1.Namespace(
+                    f"{name}-namespace",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        name=args.namespace,
+                        labels={
+                            **recommended_labels(args.namespace, args.instance, "namespace"),
+                            **pod_security_labels(POD_SECURITY_LEVEL),
+                        },
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+                )
+            )
         self.register_outputs({"name": self.name, "nodePoolName": self.node_pool_name, "kubeconfig": self.kubeconfig})
 
-    def _nat(self, name: str, settings: ClusterSettings) -> list[pulumi.Resource]:
+    def _nat(self, name: str, settings: ClusterSettings, project_apis: ProjectApis) -> list[pulumi.Resource]:
         """Private nodes have no public address: Cloud NAT lets them pull images from Docker Hub."""
+        compute = pulumi.ResourceOptions(parent=self, depends_on=project_apis.needs(apis.COMPUTE))
         router = gcp.compute.Router(
             f"{name}-router",
             project=settings.project,
             region=settings.region,
             network="default",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=compute,
         )
         nat = gcp.compute.RouterNat(
             f"{name}-nat",
@@ -160,9 +238,26 @@ class Cluster(pulumi.ComponentResource):
             router=router.name,
             nat_ip_allocate_option="AUTO_ONLY",
             source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=compute,
         )
         return [nat]
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """Enforce the Pod Security Standard, and audit and warn on it too, so kubectl shows why a pod is refused."""
+    return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+
+
+def serving_node_placement(node_pool_name: pulumi.Input[str]) -> dict:
+    """The node selector and toleration that put a pod on the serving pool, and only there."""
+    return {
+        "node_selector": {NODE_POOL_LABEL: node_pool_name},
+        "tolerations": [
+            k8s.core.v1.TolerationArgs(
+                key=SERVING_TAINT_KEY, operator="Equal", value=SERVING_TAINT_VALUE, effect="NoSchedule"
+            )
+        ],
+    }
 
 
 def gke_kubeconfig(project: str, zone: str, cluster_name: str, endpoint: str, ca_certificate: str) -> str:

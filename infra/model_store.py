@@ -1,26 +1,56 @@
 """The model bucket and the copy of the SavedModel into it.
 
-A Cloud Storage source is copied server-side by a one-time Storage Transfer
-Service job: the bytes never pass through the deployer's machine, preview reads
-nothing, and no gsutil or gcloud is needed. A local source is uploaded as one
-bucket object per file. Either way the copy is declared in state, and destroy
-removes it (the bucket is force-destroyed with whatever it holds).
+A Cloud Storage source is copied by a Kubernetes Job on the cluster, running the
+Google Cloud CLI under a Google account of its own that may write only the model
+bucket. It needs nothing of the source but reading its objects, which public
+model buckets grant to everyone; the bytes never pass through the deployer's
+machine; and pulumi-kubernetes waits for the Job to complete and reports its
+failure with the copy's own last lines. The Job is named after what it copies,
+so a new source is a new Job: the copy runs again and the serving pods roll.
+A local source is uploaded as one bucket object per file.
 """
 
 from __future__ import annotations
 
-import datetime
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
-from infra.settings import GcsModelSource, LocalModelSource, ModelSettings
+from infra import apis, timing
+from infra.apis import ProjectApis
+from infra.identity import WorkloadIdentity, WorkloadIdentityArgs
+from infra.labels import recommended_labels
+from infra.pods import (
+    checkov_skips,
+    restricted_container_security,
+    restricted_pod_security,
+    tmp_mount,
+    tmp_volume,
+)
+from infra.settings import GcsModelSource, ModelSettings
 
-# Storage Transfer Service writes to the sink with exactly these permissions:
-# storage.buckets.get and storage.objects.list, create and delete.
-TRANSFER_SINK_ROLE = "roles/storage.legacyBucketWriter"
+COPY_NAME = "model-copy"
+COPY_CONTAINER = "copy"
+# objects.* to write and replace the model; buckets.get, which `gcloud storage` asks of its destination.
+COPIER_ROLES = ("roles/storage.objectAdmin", "roles/storage.legacyBucketReader")
+# The destination ends up equal to the source (stale versions removed only after the new ones are in),
+# and the copy counts only if a SavedModel version folder arrived.
+COPY_SCRIPT = """\
+set -euo pipefail
+echo "Copying ${SOURCE} to ${DESTINATION}"
+gcloud storage rsync --recursive --delete-unmatched-destination-objects "${SOURCE}" "${DESTINATION}"
+if ! gcloud storage ls --recursive "${DESTINATION}" | grep -Eq '/[0-9]+/saved_model\\.pb$'; then
+  echo "No <version>/saved_model.pb arrived in ${DESTINATION}: is ${SOURCE} a SavedModel folder?" >&2
+  exit 1
+fi
+echo "Copied."
+"""
+# Retries while a new IAM grant or the pod's Workload Identity token is not yet in effect.
+COPY_RETRIES = 6
 
 
 @dataclass(frozen=True)
@@ -28,6 +58,13 @@ class ModelStoreArgs:
     settings: ModelSettings
     project: str
     location: str
+    apis: ProjectApis
+    cluster_name: str
+    namespace: str
+    namespace_ready: list[pulumi.Resource]
+    instance: str
+    workload_pool: pulumi.Input[str]
+    provider: k8s.Provider
 
 
 class ModelStore(pulumi.ComponentResource):
@@ -36,12 +73,12 @@ class ModelStore(pulumi.ComponentResource):
     bucket_name: pulumi.Output[str]
     model_uri: pulumi.Output[str]
     model_copy: list[pulumi.Resource]
+    # Changes whenever what is served changes: the serving pods carry it, so they roll with it.
+    revision: str
 
     def __init__(self, name: str, args: ModelStoreArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfserving:infra:ModelStore", name, None, opts)
         settings = args.settings
-        child = pulumi.ResourceOptions(parent=self)
-
         bucket = gcp.storage.Bucket(
             f"{name}-bucket",
             name=settings.bucket_name,
@@ -51,64 +88,130 @@ class ModelStore(pulumi.ComponentResource):
             public_access_prevention="enforced",
             # Destroy empties the bucket first; the model is a copy and can always be made again.
             force_destroy=True,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=args.apis.needs(apis.STORAGE)),
         )
+        destination = f"gs://{settings.bucket_name}/{settings.folder}"
         source = settings.source
         if isinstance(source, GcsModelSource):
-            self.model_copy = self._transfer(name, bucket, source, settings.folder, args.project)
+            self.revision = _digest(source.uri, destination, settings.copy_image)
+            self.model_copy = self._copy_job(name, args, bucket, source, destination)
         else:
-            self.model_copy = self._upload(name, bucket, source, settings.folder)
+            files = model_files(source.directory)
+            self.revision = _digest(*(f"{relative}:{_file_digest(path)}" for path, relative in files))
+            self.model_copy = self._upload(name, bucket, files, settings.folder)
 
         self.bucket_name = bucket.name
         self.model_uri = bucket.name.apply(lambda bucket_name: f"gs://{bucket_name}/{settings.folder}")
         self.register_outputs({"bucketName": self.bucket_name, "modelUri": self.model_uri})
 
-    def _transfer(
-        self, name: str, bucket: gcp.storage.Bucket, source: GcsModelSource, folder: str, project: str
+    def _copy_job(
+        self, name: str, args: ModelStoreArgs, bucket: gcp.storage.Bucket, source: GcsModelSource, destination: str
     ) -> list[pulumi.Resource]:
-        transfer_api = gcp.projects.Service(
-            f"{name}-transfer-api",
-            service="storagetransfer.googleapis.com",
-            project=project,
-            disable_on_destroy=False,
+        labels = recommended_labels(COPY_NAME, args.instance, "model-copy")
+        copier = WorkloadIdentity(
+            f"{name}-copier",
+            WorkloadIdentityArgs(
+                project=args.project,
+                account_id=f"{args.cluster_name}-copier",
+                display_name="Copies the served model into its bucket",
+                namespace=args.namespace,
+                service_account_name=COPY_NAME,
+                labels=labels,
+                workload_pool=args.workload_pool,
+                provider=args.provider,
+                google_ready=args.apis.needs(apis.IAM),
+                kubernetes_ready=args.namespace_ready,
+            ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        transfer_agent = gcp.storage.get_transfer_project_service_account_output(
-            project=project, opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[transfer_api])
+        grants = [
+            gcp.storage.BucketIAMMember(
+                f"{name}-copier-{role.rsplit('.', 1)[-1]}",
+                bucket=bucket.name,
+                role=role,
+                member=copier.member,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for role in COPIER_ROLES
+        ]
+        # The copy serves nothing: no traffic may reach its pods. Egress stays open for Cloud Storage.
+        no_ingress = k8s.networking.v1.NetworkPolicy(
+            f"{name}-copy-network-policy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=COPY_NAME, namespace=args.namespace, labels=labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels), policy_types=["Ingress"]
+            ),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.namespace_ready),
         )
-        sink_access = gcp.storage.BucketIAMMember(
-            f"{name}-transfer-sink",
-            bucket=bucket.name,
-            role=TRANSFER_SINK_ROLE,
-            member=transfer_agent.member,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        # Start and end on the same day makes a one-time job that starts at once. The date only
-        # matters at creation, so later runs on other days must not see it as a change.
-        today = datetime.datetime.now(datetime.timezone.utc).date()
-        day = {"year": today.year, "month": today.month, "day": today.day}
-        job = gcp.storage.TransferJob(
+        image = args.settings.copy_image
+        job = k8s.batch.v1.Job(
             f"{name}-copy",
-            project=project,
-            description=f"Copy the SavedModel {source.uri} into the model bucket",
-            transfer_spec=gcp.storage.TransferJobTransferSpecArgs(
-                gcs_data_source=gcp.storage.TransferJobTransferSpecGcsDataSourceArgs(
-                    bucket_name=source.bucket, path=f"{source.path}/"
-                ),
-                gcs_data_sink=gcp.storage.TransferJobTransferSpecGcsDataSinkArgs(
-                    bucket_name=bucket.name, path=f"{folder}/"
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                # Named after what it copies: another source, folder or image is another Job.
+                name=f"{COPY_NAME}-{self.revision[:10]}",
+                namespace=args.namespace,
+                labels=labels,
+                annotations=checkov_skips(
+                    image,
+                    {
+                        "CKV_K8S_11": "No CPU limit: a one-off copy may use a spare core; memory is limited",
+                        "CKV_K8S_8": "A run-to-completion copy has no liveness to probe; its deadline bounds it",
+                        "CKV_K8S_9": "A run-to-completion copy serves nothing, so it has no readiness",
+                    },
                 ),
             ),
-            schedule=gcp.storage.TransferJobScheduleArgs(
-                schedule_start_date=gcp.storage.TransferJobScheduleScheduleStartDateArgs(**day),
-                schedule_end_date=gcp.storage.TransferJobScheduleScheduleEndDateArgs(**day),
+            spec=k8s.batch.v1.JobSpecArgs(
+                backoff_limit=COPY_RETRIES,
+                active_deadline_seconds=timing.MODEL_COPY_DEADLINE_SECONDS,
+                # No ttlSecondsAfterFinished: the finished Job stays, so Pulumi's state matches the cluster.
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        restart_policy="Never",
+                        service_account_name=copier.service_account_name,
+                        automount_service_account_token=False,
+                        security_context=restricted_pod_security(),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name=COPY_CONTAINER,
+                                image=image,
+                                image_pull_policy="IfNotPresent",
+                                command=["/bin/bash", "-c", COPY_SCRIPT],
+                                env=[
+                                    k8s.core.v1.EnvVarArgs(name="SOURCE", value=source.uri),
+                                    k8s.core.v1.EnvVarArgs(name="DESTINATION", value=destination),
+                                    # gcloud writes its configuration; the root filesystem is read-only.
+                                    k8s.core.v1.EnvVarArgs(name="HOME", value="/tmp"),
+                                    k8s.core.v1.EnvVarArgs(name="CLOUDSDK_CONFIG", value="/tmp/gcloud"),
+                                    k8s.core.v1.EnvVarArgs(name="CLOUDSDK_CORE_DISABLE_PROMPTS", value="1"),
+                                ],
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+                                ),
+                                security_context=restricted_container_security(),
+                                volume_mounts=[tmp_mount()],
+                                # A failed copy's last log lines become its termination message, which
+                                # `pulumi up` prints with the Job's failure.
+                                termination_message_policy="FallbackToLogsOnError",
+                            )
+                        ],
+                        volumes=[tmp_volume("2Gi")],
+                    ),
+                ),
             ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[sink_access], ignore_changes=["schedule"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=args.provider,
+                depends_on=[*args.namespace_ready, *copier.ready, *grants, no_ingress],
+                custom_timeouts=pulumi.CustomTimeouts(
+                    create=timing.MODEL_COPY_TIMEOUT, update=timing.MODEL_COPY_TIMEOUT
+                ),
+            ),
         )
         return [job]
 
     def _upload(
-        self, name: str, bucket: gcp.storage.Bucket, source: LocalModelSource, folder: str
+        self, name: str, bucket: gcp.storage.Bucket, files: list[tuple[Path, str]], folder: str
     ) -> list[pulumi.Resource]:
         return [
             gcp.storage.BucketObject(
@@ -118,10 +221,22 @@ class ModelStore(pulumi.ComponentResource):
                 source=pulumi.FileAsset(str(path)),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for path, relative in model_files(source.directory)
+            for path, relative in files
         ]
 
 
 def model_files(directory: Path) -> list[tuple[Path, str]]:
     """Every file below the SavedModel directory, with its path relative to it, in a stable order."""
     return sorted((path, path.relative_to(directory).as_posix()) for path in directory.rglob("*") if path.is_file())
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for chunk in iter(lambda: file.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -10,7 +10,12 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra import apis, timing
+from infra.apis import ProjectApis
+from infra.cluster import serving_node_placement
+from infra.identity import WorkloadIdentity, WorkloadIdentityArgs
 from infra.labels import recommended_labels
+from infra.pods import checkov_skips, restricted_container_security, restricted_pod_security, tmp_mount, tmp_volume
 from infra.settings import ServingSettings
 
 # The lab's object names; every Kubernetes name the stack uses is defined here.
@@ -19,21 +24,9 @@ CONFIG_MAP_NAME = "tfserving-configs"
 CONTAINER_NAME = "tf-serving"
 GRPC_PORT = 8500
 REST_PORT = 8501
-BUILT_IN_NAMESPACES = ("default",)
 WORKLOAD_LABEL_NAME = "tf-serving"
 COMPONENT = "model-server"
-# Pod Security Standard the serving namespace enforces; the pods below meet it.
-POD_SECURITY_LEVEL = "restricted"
-# Any high UID works: TF Serving needs no user of its own, and a high one cannot clash with a host user.
-RUN_AS_ID = 10001
-TMP_VOLUME = "tmp"
-
 BUCKET_READER_ROLE = "roles/storage.objectViewer"
-WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
-
-# Loading ResNet101 from Cloud Storage, and on a first `pulumi up` waiting for its copy, takes minutes.
-STARTUP_TIMEOUT_SECONDS = 900
-ROLLOUT_TIMEOUT = "20m"
 
 
 @dataclass(frozen=True)
@@ -44,8 +37,12 @@ class ServingArgs:
     model_name: str
     bucket_name: pulumi.Input[str]
     model_uri: pulumi.Input[str]
+    model_revision: str
     workload_pool: pulumi.Input[str]
     model_copy: list[pulumi.Resource]
+    apis: ProjectApis
+    namespace_ready: list[pulumi.Resource]
+    node_pool_name: pulumi.Input[str]
     provider: k8s.Provider
 
 
@@ -66,29 +63,23 @@ class Serving(pulumi.ComponentResource):
         pod_selector = k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
         # Service, HPA, NetworkPolicy and PodDisruptionBudget share the Deployment's name.
         workload_metadata = k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels)
-        namespace_ready: list[pulumi.Resource] = []
-        if settings.namespace not in BUILT_IN_NAMESPACES:
-            namespace_ready.append(
-                k8s.core.v1.Namespace(
-                    f"{name}-namespace",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=settings.namespace,
-                        labels={
-                            **recommended_labels(settings.namespace, settings.instance, "namespace"),
-                            **pod_security_labels(POD_SECURITY_LEVEL),
-                        },
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
-                )
-            )
-        k8s_child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=namespace_ready)
+        k8s_child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.namespace_ready)
 
         # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
-        reader = gcp.serviceaccount.Account(
+        reader = WorkloadIdentity(
             f"{name}-reader",
-            account_id=f"{args.cluster_name}-serving",
-            display_name="TF Serving model reader",
-            project=args.project,
+            WorkloadIdentityArgs(
+                project=args.project,
+                account_id=f"{args.cluster_name}-serving",
+                display_name="TF Serving model reader",
+                namespace=settings.namespace,
+                service_account_name=APP_NAME,
+                labels=labels,
+                workload_pool=args.workload_pool,
+                provider=args.provider,
+                google_ready=args.apis.needs(apis.IAM),
+                kubernetes_ready=args.namespace_ready,
+            ),
             opts=google_child,
         )
         bucket_read = gcp.storage.BucketIAMMember(
@@ -98,25 +89,12 @@ class Serving(pulumi.ComponentResource):
             member=reader.member,
             opts=google_child,
         )
-        identity_binding = gcp.serviceaccount.IAMMember(
-            f"{name}-workload-identity",
-            service_account_id=reader.name,
-            role=WORKLOAD_IDENTITY_ROLE,
-            member=pulumi.Output.concat("serviceAccount:", args.workload_pool, f"[{settings.namespace}/{APP_NAME}]"),
-            opts=google_child,
-        )
-
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=APP_NAME,
-                namespace=settings.namespace,
-                labels=labels,
-                annotations={"iam.gke.io/gcp-service-account": reader.email},
-            ),
-            # GKE's metadata server finds a pod's service account itself; the pod needs no API token.
-            automount_service_account_token=False,
-            opts=k8s_child,
+        # Pods must find the model and their identity in place, or they start and fail; the Service waits
+        # for the same pods' endpoints, so it starts and times out with them.
+        model_in_place = [*args.model_copy, bucket_read, *reader.ready]
+        rollout = pulumi.ResourceOptions(
+            depends_on=model_in_place,
+            custom_timeouts=pulumi.CustomTimeouts(create=timing.ROLLOUT_TIMEOUT, update=timing.ROLLOUT_TIMEOUT),
         )
 
         config_data = pulumi.Output.from_input(args.model_uri).apply(
@@ -135,45 +113,39 @@ class Serving(pulumi.ComponentResource):
                 name=APP_NAME,
                 namespace=settings.namespace,
                 labels=labels,
-                annotations=checkov_skips(settings.image),
+                annotations=checkov_skips(
+                    settings.image,
+                    {
+                        "CKV_K8S_11": "No CPU limit on purpose: CFS throttling would add latency under load, the "
+                        "HPA scales on the request, and each replica has a node to itself",
+                    },
+                ),
             ),
             # No `replicas`: the HorizontalPodAutoscaler owns the count, and a declared one would fight it.
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 selector=pod_selector,
+                progress_deadline_seconds=timing.PROGRESS_DEADLINE_SECONDS,
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
-                        # envFrom is read at start only: a new ConfigMap content must roll the pods.
-                        annotations={"tfserving.dev/config-hash": config_data.apply(_content_hash)},
+                        # envFrom is read at start only, and a new model under the same path is not reloaded:
+                        # new ConfigMap content or a new model must roll the pods.
+                        annotations={
+                            "tfserving.dev/config-hash": config_data.apply(_content_hash),
+                            "tfserving.dev/model-revision": args.model_revision,
+                        },
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=service_account.metadata.name,
+                        service_account_name=reader.service_account_name,
                         automount_service_account_token=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=RUN_AS_ID,
-                            run_as_group=RUN_AS_ID,
-                            fs_group=RUN_AS_ID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                        security_context=restricted_pod_security(),
                         containers=[_tf_serving_container(settings, args.model_name, config_map)],
-                        # The root filesystem is read-only; scratch space for TensorFlow goes here.
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name=TMP_VOLUME, empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit="1Gi")
-                            )
-                        ],
+                        volumes=[tmp_volume("1Gi")],
+                        **serving_node_placement(args.node_pool_name),
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(
-                k8s_child,
-                pulumi.ResourceOptions(
-                    # Pods must find the model and their identity in place, or they start and fail.
-                    depends_on=[*args.model_copy, bucket_read, identity_binding],
-                    custom_timeouts=pulumi.CustomTimeouts(create=ROLLOUT_TIMEOUT, update=ROLLOUT_TIMEOUT),
-                ),
-            ),
+            opts=pulumi.ResourceOptions.merge(k8s_child, rollout),
         )
 
         service = k8s.core.v1.Service(
@@ -192,7 +164,7 @@ class Serving(pulumi.ComponentResource):
                 ],
                 load_balancer_source_ranges=list(settings.allowed_source_ranges) or None,
             ),
-            opts=k8s_child,
+            opts=pulumi.ResourceOptions.merge(k8s_child, rollout),
         )
 
         autoscaler = k8s.autoscaling.v2.HorizontalPodAutoscaler(
@@ -257,23 +229,6 @@ class Serving(pulumi.ComponentResource):
         self.register_outputs({"externalIp": self.external_ip, "deploymentName": self.deployment_name})
 
 
-def pod_security_labels(level: str) -> dict[str, str]:
-    """Enforce the Pod Security Standard, and audit and warn on it too, so kubectl shows why a pod is refused."""
-    return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
-
-
-def checkov_skips(image: str) -> dict[str, str]:
-    """Checkov checks that do not fit TF Serving, each with its reason, as checkov reads them."""
-    reasons = {
-        "CKV_K8S_11": "No CPU limit on purpose: CFS throttling would add latency under load, the HPA scales on the "
-        "request, and each replica has a node to itself",
-        "CKV_K8S_15": "IfNotPresent on a pinned image: re-pulling on every new replica would slow scale-up",
-    }
-    if "@sha256:" not in image:
-        reasons["CKV_K8S_43"] = "Pinned by tag (the lab's 2.8.0); set the image setting to a digest to pin harder"
-    return {f"checkov.io/skip{index}": f"{check}={reason}" for index, (check, reason) in enumerate(reasons.items(), 1)}
-
-
 def _content_hash(data: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -300,16 +255,11 @@ def _tf_serving_container(
             requests={"cpu": settings.cpu_request, "memory": settings.memory_request},
             limits={"memory": settings.memory_limit},
         ),
-        security_context=k8s.core.v1.SecurityContextArgs(
-            run_as_non_root=True,
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        ),
-        volume_mounts=[k8s.core.v1.VolumeMountArgs(name=TMP_VOLUME, mount_path="/tmp")],
+        security_context=restricted_container_security(),
+        volume_mounts=[tmp_mount()],
         # TF Serving opens its ports once the model is loaded; allow a slow first load before liveness counts.
         startup_probe=k8s.core.v1.ProbeArgs(
-            tcp_socket=grpc_open, period_seconds=10, failure_threshold=STARTUP_TIMEOUT_SECONDS // 10
+            tcp_socket=grpc_open, period_seconds=10, failure_threshold=timing.MODEL_LOAD_SECONDS // 10
         ),
         liveness_probe=k8s.core.v1.ProbeArgs(tcp_socket=grpc_open, period_seconds=10, failure_threshold=3),
         # Model metadata is served only by a loaded model, so "ready" means "can predict".

@@ -18,19 +18,36 @@ from pathlib import Path
 import pulumi
 from kubernetes.utils.quantity import parse_quantity
 
-from infra.capacity import GIB, known_families, node_capacity
+from infra.capacity import DAEMONSET_CPU, DAEMONSET_MEMORY_BYTES, GIB, MIB, machine_type_problem, node_capacity
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
 
 _ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
-_GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>[^\s]+?)/?$")
+_GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>\S+?)/?$")
+# Cloud Storage's naming rules ("Bucket names"); dotted names are refused below, with the reason.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$")
+_IP_ADDRESS_FORM = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 # Service-account ids derived from the cluster name must stay within 30 characters.
 _CLUSTER_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,20}[a-z0-9])?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-_FOLDER = re.compile(r"^[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*$")
+# GKE's rule for node pool names: a leading letter, at most 40 characters.
+_NODE_POOL_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,38}[a-z0-9])?$")
+# TF Serving puts the model name in URLs and metric labels; keep it a short, plain name.
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")
+_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_.-]+$")
 _VERSION_FOLDER = re.compile(r"^\d+$")
+# The Docker reference grammar (distribution/reference): an optional registry host (a first part with a
+# dot or a port, or localhost), a lowercase repository path, and a non-empty tag and/or a sha256 digest.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REGISTRY = r"(?:(?:[A-Za-z0-9-]+\.)+[A-Za-z0-9-]+(?::[0-9]+)?|[A-Za-z0-9-]+:[0-9]+|localhost)/"
+_IMAGE = re.compile(
+    rf"^(?:{_REGISTRY})?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+# Kubernetes keeps kube-* namespaces for itself; the program would create and label the namespace.
+_RESERVED_NAMESPACE_PREFIX = "kube-"
+# A memory quantity without a unit is bytes; below this it cannot hold TF Serving and is surely a slip.
+_MEMORY_FLOOR = 256 * MIB
 
 
 class SettingsError(ValueError):
@@ -71,6 +88,7 @@ class ClusterSettings:
     min_nodes: int
     max_nodes: int
     initial_nodes: int
+    system_machine_type: str
     private_nodes: bool
     control_plane_authorized_networks: tuple[str, ...]
 
@@ -85,6 +103,7 @@ class ModelSettings:
     bucket_name: str
     folder: str
     name: str
+    copy_image: str
 
 
 @dataclass(frozen=True)
@@ -173,6 +192,7 @@ def load_settings() -> Settings:
         min_nodes=read.integer("minNodes", 0, 1000),
         max_nodes=read.integer("maxNodes", 1, 1000),
         initial_nodes=read.integer("initialNodes", 0, 1000),
+        system_machine_type=read.text("systemMachineType"),
         private_nodes=read.flag("privateNodes"),
         control_plane_authorized_networks=read.text_list("controlPlaneAuthorizedNetworks"),
     )
@@ -181,6 +201,7 @@ def load_settings() -> Settings:
         bucket_name=read.text("bucketName") or (f"{project}-bucket" if project else ""),
         folder=read.text("modelFolder").strip("/"),
         name=read.text("modelName"),
+        copy_image=read.text("modelCopyImage"),
     )
     memory_request = read.text("memoryRequest")
     serving = ServingSettings(
@@ -208,7 +229,7 @@ def _model_source(read: _Reader, problems: list[str]) -> ModelSource:
     raw = read.text("modelSource")
     if raw.startswith("gs://"):
         match = _GCS_URI.match(raw)
-        if match:
+        if match and _is_folder_path(match["path"]):
             return GcsModelSource(bucket=match["bucket"], path=match["path"])
         problems.append(
             f"{read.key('modelSource')} {raw!r} is not a gs://bucket/path URI; "
@@ -239,10 +260,10 @@ def _check_cluster(cluster: ClusterSettings, read: _Reader, problems: list[str])
             f"{read.key('clusterName')} {cluster.name!r} must start with a letter, use lowercase "
             "letters, digits and hyphens, and be at most 22 characters (service accounts are named after it)."
         )
-    if not _DNS_LABEL.match(cluster.node_pool_name) or len(cluster.node_pool_name) > 40:
+    if not _NODE_POOL_NAME.match(cluster.node_pool_name):
         problems.append(
-            f"{read.key('nodePoolName')} {cluster.node_pool_name!r} must be lowercase letters, "
-            "digits and hyphens, at most 40 characters."
+            f"{read.key('nodePoolName')} {cluster.node_pool_name!r} must start with a letter and be lowercase "
+            "letters, digits and hyphens, at most 40 characters (GKE's rule for node pool names)."
         )
     if cluster.release_channel not in RELEASE_CHANNELS:
         problems.append(
@@ -260,12 +281,14 @@ def _check_cluster(cluster: ClusterSettings, read: _Reader, problems: list[str])
             f"({cluster.min_nodes}) and maxNodes ({cluster.max_nodes})."
         )
     _check_cidrs(cluster.control_plane_authorized_networks, read.key("controlPlaneAuthorizedNetworks"), problems)
-    if node_capacity(cluster.machine_type) is None:
-        problems.append(
-            f"{read.key('machineType')} {cluster.machine_type!r} is not a machine type whose size is "
-            f"known; use FAMILY-standard|highmem|highcpu-N (families: {', '.join(known_families())}) "
-            "or custom-CPUS-MEMORY_MB."
-        )
+    machine_types = (("machineType", cluster.machine_type), ("systemMachineType", cluster.system_machine_type))
+    for key, machine_type in machine_types:
+        problem = machine_type_problem(machine_type)
+        if problem:
+            problems.append(
+                f"{read.key(key)} {machine_type!r} is not a Compute Engine machine type: {problem}; "
+                "pick one from `gcloud compute machine-types list --zones <zone>`."
+            )
 
 
 def _check_cidrs(cidrs: tuple[str, ...], key: str, problems: list[str]) -> None:
@@ -276,23 +299,60 @@ def _check_cidrs(cidrs: tuple[str, ...], key: str, problems: list[str]) -> None:
             problems.append(f"{key} entry {cidr!r} is not a CIDR range like 203.0.113.0/24.")
 
 
+def _is_folder_path(path: str) -> bool:
+    """Non-empty segments of plain characters, none of them `.` or `..`."""
+    segments = path.split("/")
+    return all(_PATH_SEGMENT.match(segment) and segment not in (".", "..") for segment in segments)
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why Cloud Storage would refuse this bucket name, or None."""
+    if not _BUCKET_NAME.match(name):
+        return "use 3-63 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
+    if "." in name:
+        return "names with dots need a verified domain; use '-' instead"
+    if name.startswith("goog") or "google" in name or "g00gle" in name:
+        return "Cloud Storage refuses names that start with 'goog' or contain 'google'"
+    if _IP_ADDRESS_FORM.match(name):
+        return "Cloud Storage refuses names in IP-address form"
+    return None
+
+
 def _check_model(model: ModelSettings, read: _Reader, problems: list[str]) -> None:
-    if model.bucket_name and not _BUCKET_NAME.match(model.bucket_name):
+    problem = bucket_name_problem(model.bucket_name) if model.bucket_name else None
+    if problem:
+        problems.append(f"{read.key('bucketName')} {model.bucket_name!r} is not a valid bucket name: {problem}.")
+    if not _is_folder_path(model.folder):
         problems.append(
-            f"{read.key('bucketName')} {model.bucket_name!r} is not a valid bucket name; use 3-63 "
-            "lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit."
+            f"{read.key('modelFolder')} {model.folder!r} must be a folder path such as resnet_101, "
+            "without empty, '.' or '..' parts."
         )
-    if not _FOLDER.match(model.folder):
-        problems.append(f"{read.key('modelFolder')} {model.folder!r} must be a folder path such as resnet_101.")
-    if not _MODEL_NAME.match(model.name):
-        problems.append(f"{read.key('modelName')} {model.name!r} must be letters, digits, '_', '-' or '.'.")
+    if not _MODEL_NAME.match(model.name) or model.name in (".", ".."):
+        problems.append(
+            f"{read.key('modelName')} {model.name!r} must be 1-63 letters, digits, '_', '-' or '.', "
+            "not starting with '-' or '.'."
+        )
+    _check_image(model.copy_image, read.key("modelCopyImage"), problems)
+
+
+def _check_image(image: str, key: str, problems: list[str]) -> None:
+    match = _IMAGE.match(image)
+    if not match:
+        problems.append(
+            f"{key} {image!r} is not an image reference; write it like tensorflow/serving:2.8.0 "
+            "(lowercase repository, no spaces)."
+        )
+    elif not match["tag"] and not match["digest"]:
+        problems.append(f"{key} {image!r} has no tag or digest; pin one, e.g. tensorflow/serving:2.8.0.")
 
 
 def _quantity(raw: str, key: str, example: str, problems: list[str]) -> Decimal | None:
     try:
+        if raw != raw.strip() or " " in raw:
+            raise ValueError("spaces")
         value = parse_quantity(raw)
     except ValueError:
-        problems.append(f"{key} {raw!r} is not a Kubernetes quantity; write it like {example}.")
+        problems.append(f"{key} {raw!r} is not a Kubernetes quantity; write it like {example}, without spaces.")
         return None
     if value <= 0:
         problems.append(f"{key} must be above zero, not {raw!r}.")
@@ -300,13 +360,27 @@ def _quantity(raw: str, key: str, example: str, problems: list[str]) -> Decimal 
     return value
 
 
+def _memory(raw: str, key: str, example: str, problems: list[str]) -> Decimal | None:
+    """A memory quantity with a unit: a bare number means bytes, which is never what a pod needs."""
+    value = _quantity(raw, key, example, problems)
+    if value is not None and (raw[-1:].isdigit() or value < _MEMORY_FLOOR):
+        problems.append(
+            f"{key} {raw!r} is {value} bytes, too little for TF Serving; give a unit, like {example} "
+            "(YAML turns an unquoted 4 into 4 bytes)."
+        )
+        return None
+    return value
+
+
 def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Reader, problems: list[str]) -> None:
     if not _DNS_LABEL.match(serving.namespace):
         problems.append(f"{read.key('namespace')} {serving.namespace!r} is not a valid namespace name.")
-    if ":" not in serving.image.rsplit("/", 1)[-1] and "@" not in serving.image:
+    elif serving.namespace.startswith(_RESERVED_NAMESPACE_PREFIX):
         problems.append(
-            f"{read.key('image')} {serving.image!r} has no tag or digest; pin one, e.g. tensorflow/serving:2.8.0."
+            f"{read.key('namespace')} {serving.namespace!r} is one of Kubernetes' own namespaces, which the "
+            "stack must not create or relabel; choose another, e.g. tfserving."
         )
+    _check_image(serving.image, read.key("image"), problems)
     if serving.min_replicas > serving.max_replicas:
         problems.append(
             f"{read.key('minReplicas')} ({serving.min_replicas}) is above {read.key('maxReplicas')} "
@@ -315,8 +389,8 @@ def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Re
     _check_cidrs(serving.allowed_source_ranges, read.key("allowedSourceRanges"), problems)
 
     cpu = _quantity(serving.cpu_request, read.key("cpuRequest"), "3 or 2500m", problems)
-    memory = _quantity(serving.memory_request, read.key("memoryRequest"), "4Gi or 4096Mi", problems)
-    memory_limit = _quantity(serving.memory_limit, read.key("memoryLimit"), "4Gi or 6Gi", problems)
+    memory = _memory(serving.memory_request, read.key("memoryRequest"), "4Gi or 4096Mi", problems)
+    memory_limit = _memory(serving.memory_limit, read.key("memoryLimit"), "4Gi or 6Gi", problems)
     if memory is not None and memory_limit is not None and memory_limit < memory:
         problems.append(
             f"{read.key('memoryLimit')} ({serving.memory_limit}) is below {read.key('memoryRequest')} "
@@ -325,16 +399,18 @@ def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Re
     capacity = node_capacity(cluster.machine_type)
     if capacity is None:
         return
-    if cpu is not None and cpu > capacity.allocatable_cpu:
+    daemonsets = f"{DAEMONSET_CPU} CPU / {DAEMONSET_MEMORY_BYTES // MIB}Mi"
+    overhead = f"after GKE's reservation and the {daemonsets} its DaemonSets take"
+    if cpu is not None and cpu > capacity.schedulable_cpu:
         problems.append(
             f"{read.key('cpuRequest')} ({serving.cpu_request}) cannot fit a {capacity.machine_type} node, "
-            f"which leaves {capacity.allocatable_cpu.normalize()} CPU allocatable to pods; lower cpuRequest or choose "
-            "a larger machineType."
+            f"which leaves {capacity.schedulable_cpu.normalize()} CPU to a pod {overhead}; lower cpuRequest "
+            "or choose a larger machineType."
         )
-    if memory is not None and memory > capacity.allocatable_memory_bytes:
-        allocatable_gib = (capacity.allocatable_memory_bytes / GIB).quantize(Decimal("0.01"))
+    if memory is not None and memory > capacity.schedulable_memory_bytes:
+        schedulable_gib = (capacity.schedulable_memory_bytes / GIB).quantize(Decimal("0.01"))
         problems.append(
             f"{read.key('memoryRequest')} ({serving.memory_request}) cannot fit a {capacity.machine_type} "
-            f"node, which leaves {allocatable_gib}Gi allocatable to pods; lower memoryRequest or choose "
+            f"node, which leaves {schedulable_gib}Gi to a pod {overhead}; lower memoryRequest or choose "
             "a larger machineType."
         )

@@ -25,7 +25,6 @@ from pulumi.runtime.stack import run_pulumi_func
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_PROJECT_ID = "lab-project-123"
 EXTERNAL_IP = "34.123.45.67"
-TRANSFER_AGENT = "project-123456@storage-transfer-service.iam.gserviceaccount.com"
 
 
 def _config_text(value: Any) -> str:
@@ -88,6 +87,11 @@ class Deployment:
         assert len(found) == 1, f"expected one {type_}, found {[r.name for r in found]}"
         return found[0]
 
+    def named(self, type_: str, name: str) -> Registered:
+        found = [resource for resource in self.of_type(type_) if resource.name == name]
+        assert len(found) == 1, f"expected one {type_} named {name}, found {[r.name for r in self.of_type(type_)]}"
+        return found[0]
+
     def by_urn(self, urn: str) -> Registered:
         return next(resource for resource in self.resources if resource.urn == urn)
 
@@ -111,6 +115,8 @@ class ComputingMocks(pulumi.runtime.Mocks):
         if args.typ == "gcp:container/cluster:Cluster":
             state["endpoint"] = "203.0.113.10"
             state["masterAuth"] = {"clusterCaCertificate": "Q0EtREFUQQ=="}
+            location, name = args.inputs["location"], args.inputs["name"]
+            state["id"] = f"projects/{TEST_PROJECT_ID}/locations/{location}/clusters/{name}"
         elif args.typ == "gcp:serviceaccount/account:Account":
             email = f"{args.inputs['accountId']}@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
             state.update(
@@ -120,11 +126,9 @@ class ComputingMocks(pulumi.runtime.Mocks):
             )
         elif args.typ == "kubernetes:core/v1:Service":
             state["status"] = {"loadBalancer": {"ingress": [{"ip": EXTERNAL_IP}]}}
-        return f"{args.name}-id", state
+        return state.get("id", f"{args.name}-id"), state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        if args.token == "gcp:storage/getTransferProjectServiceAccount:getTransferProjectServiceAccount":
-            return {"email": TRANSFER_AGENT, "member": f"serviceAccount:{TRANSFER_AGENT}"}
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 

@@ -1,9 +1,8 @@
 """Stack dev declares the lab's system, value for value, wired together correctly."""
 
-import datetime
 import json
 
-from tests.infra.harness import EXTERNAL_IP, TEST_PROJECT_ID, TRANSFER_AGENT, Deployment
+from tests.infra.harness import EXTERNAL_IP, TEST_PROJECT_ID, Deployment
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -12,7 +11,7 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
-TRANSFER_JOB = "gcp:storage/transferJob:TransferJob"
+COPY_JOB = "kubernetes:batch/v1:Job"
 BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
 
 
@@ -34,11 +33,15 @@ def test_cluster_is_the_labs_zonal_cluster_and_can_be_destroyed(dev):
     assert cluster["removeDefaultNodePool"] is True
     assert cluster["workloadIdentityConfig"] == {"workloadPool": f"{TEST_PROJECT_ID}.svc.id.goog"}
     assert cluster["releaseChannel"] == {"channel": "REGULAR"}
-    assert "nodeConfig" not in cluster and "nodePools" not in cluster
+    assert "nodePools" not in cluster
+
+
+def serving_pool(dev: Deployment):
+    return dev.named(NODE_POOL, "gke-pool")
 
 
 def test_node_pool_autoscales_one_to_three_lab_nodes(dev):
-    pool = dev.one(NODE_POOL).inputs
+    pool = serving_pool(dev).inputs
     assert pool["location"] == "us-central1-f"
     assert pool["cluster"] == "cluster-1"
     assert pool["initialNodeCount"] == 1
@@ -68,13 +71,13 @@ def test_kubernetes_provider_uses_the_gke_auth_plugin_and_waits_for_the_pool(dev
     assert user["user"]["exec"]["apiVersion"] == "client.authentication.k8s.io/v1beta1"
     (cluster,) = kubeconfig["clusters"]
     assert cluster["cluster"]["server"] == "https://203.0.113.10"
-    assert dev.one(NODE_POOL).urn in provider.dependencies
+    assert {pool.urn for pool in dev.of_type(NODE_POOL)} <= set(provider.dependencies)
 
 
 def test_every_kubernetes_object_goes_through_the_cluster_provider(dev):
     provider = dev.one(K8S_PROVIDER)
     objects = [resource for resource in dev.resources if resource.type.startswith("kubernetes:")]
-    assert len(objects) == 8
+    assert len(objects) == 11
     for resource in objects:
         assert resource.provider == f"{provider.urn}::{provider.name}-id", resource.name
 
@@ -86,25 +89,6 @@ def test_model_bucket_is_private_uniform_and_emptied_on_destroy(dev):
     assert bucket["uniformBucketLevelAccess"] is True
     assert bucket["publicAccessPrevention"] == "enforced"
     assert bucket["forceDestroy"] is True
-
-
-def test_model_is_copied_server_side_once_into_resnet_101(dev):
-    job = dev.one(TRANSFER_JOB)
-    spec = job.inputs["transferSpec"]
-    assert spec["gcsDataSource"] == {"bucketName": "spls", "path": "gsp777/resnet_101/"}
-    assert spec["gcsDataSink"] == {"bucketName": f"{TEST_PROJECT_ID}-bucket", "path": "resnet_101/"}
-    schedule = job.inputs["schedule"]
-    today = datetime.datetime.now(datetime.timezone.utc).date()
-    assert schedule["scheduleStartDate"] == schedule["scheduleEndDate"]
-    assert schedule["scheduleStartDate"] == {"year": today.year, "month": today.month, "day": today.day}
-    assert "repeatInterval" not in schedule
-    assert job.ignore_changes == ["schedule"], "the creation date must not show as a change on later runs"
-
-
-def test_transfer_agent_may_write_the_bucket_before_the_job_exists(dev):
-    (sink,) = [grant for grant in dev.of_type(BUCKET_MEMBER) if grant.inputs["member"].endswith(TRANSFER_AGENT)]
-    assert sink.inputs["role"] == "roles/storage.legacyBucketWriter"
-    assert sink.urn in dev.one(TRANSFER_JOB).dependencies
 
 
 def test_config_map_points_at_the_model_in_the_bucket(dev):
@@ -142,11 +126,14 @@ def test_ready_means_the_model_is_loaded_and_a_slow_load_is_tolerated(dev):
 
 def test_deployment_waits_for_the_model_copy_and_its_identity(dev):
     deployment = dev.one(DEPLOYMENT)
-    assert dev.one(TRANSFER_JOB).urn in deployment.dependencies
+    assert dev.one(COPY_JOB).urn in deployment.dependencies
     reader_grant = next(grant for grant in dev.of_type(BUCKET_MEMBER) if grant.name == "serving-reads-bucket")
     assert reader_grant.urn in deployment.dependencies
-    assert dev.one("gcp:serviceaccount/iAMMember:IAMMember").urn in deployment.dependencies
-    assert deployment.custom_timeouts["create"] == "20m"
+    binding = dev.named("gcp:serviceaccount/iAMMember:IAMMember", "serving-reader-workload-identity")
+    assert binding.urn in deployment.dependencies
+    assert dev.named("kubernetes:core/v1:ServiceAccount", "serving-reader-service-account").urn in (
+        deployment.dependencies
+    )
 
 
 def test_config_change_rolls_the_pods(dev):
@@ -156,13 +143,13 @@ def test_config_change_rolls_the_pods(dev):
 
 def test_serving_pods_read_the_bucket_through_workload_identity(dev):
     reader_email = account_email(dev, "cluster-1-serving")
-    service_account = dev.one("kubernetes:core/v1:ServiceAccount").inputs
+    service_account = dev.named("kubernetes:core/v1:ServiceAccount", "serving-reader-service-account").inputs
     assert service_account["metadata"]["name"] == "image-classifier"
     assert service_account["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": reader_email}
     pod_spec = dev.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
     assert pod_spec["serviceAccountName"] == "image-classifier"
 
-    binding = dev.one("gcp:serviceaccount/iAMMember:IAMMember").inputs
+    binding = dev.named("gcp:serviceaccount/iAMMember:IAMMember", "serving-reader-workload-identity").inputs
     assert binding["role"] == "roles/iam.workloadIdentityUser"
     assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[tfserving/image-classifier]"
     assert binding["serviceAccountId"].endswith(reader_email)
@@ -220,7 +207,7 @@ def test_exports_what_a_user_and_the_load_test_need(dev):
         "image-classifier",
         "image-classifier",
     )
-    assert outputs["nodePoolName"] == dev.one(NODE_POOL).inputs["name"]
+    assert outputs["nodePoolName"] == serving_pool(dev).inputs["name"]
     assert outputs["deploymentConsoleUrl"] == (
         "https://console.cloud.google.com/kubernetes/deployment/us-central1-f/cluster-1/tfserving/"
         f"image-classifier/overview?project={TEST_PROJECT_ID}"
@@ -235,12 +222,19 @@ def test_exports_what_a_user_and_the_load_test_need(dev):
 
 def test_components_group_the_resources_by_concern(dev):
     components = {resource.type: resource for resource in dev.resources if resource.type.startswith("tfserving:")}
-    assert set(components) == {"tfserving:infra:Cluster", "tfserving:infra:ModelStore", "tfserving:infra:Serving"}
+    assert set(components) == {
+        "tfserving:infra:ProjectApis",
+        "tfserving:infra:Cluster",
+        "tfserving:infra:ModelStore",
+        "tfserving:infra:Serving",
+        "tfserving:infra:WorkloadIdentity",
+    }
     parent_of = {
         resource.type: dev.by_urn(resource.parent).type
         for resource in dev.resources
         if resource.parent in {component.urn for component in components.values()}
     }
     assert parent_of[CLUSTER] == parent_of[NODE_POOL] == "tfserving:infra:Cluster"
-    assert parent_of[TRANSFER_JOB] == "tfserving:infra:ModelStore"
+    assert parent_of[COPY_JOB] == "tfserving:infra:ModelStore"
+    assert parent_of["gcp:projects/service:Service"] == "tfserving:infra:ProjectApis"
     assert parent_of[DEPLOYMENT] == parent_of[HPA] == parent_of[SERVICE] == "tfserving:infra:Serving"

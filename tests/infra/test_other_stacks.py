@@ -8,7 +8,7 @@ def test_prod_stack_scales_wider_in_its_own_namespace(prod):
     assert (cluster["name"], cluster["location"]) == ("tfserving-prod", "europe-west4-a")
     assert cluster["deletionProtection"] is True
     assert cluster["releaseChannel"] == {"channel": "STABLE"}
-    pool = prod.one("gcp:container/nodePool:NodePool").inputs
+    pool = prod.named("gcp:container/nodePool:NodePool", "gke-pool").inputs
     assert pool["nodeConfig"]["machineType"] == "n2-standard-8"
     assert pool["autoscaling"] == {"minNodeCount": 2, "maxNodeCount": 8}
     assert prod.one("gcp:storage/bucket:Bucket").inputs["location"] == "europe-west4"
@@ -25,7 +25,7 @@ def test_prod_stack_scales_wider_in_its_own_namespace(prod):
     hpa = prod.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
     assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 8)
     assert hpa["metrics"][0]["resource"]["target"]["averageUtilization"] == 70
-    binding = prod.one("gcp:serviceaccount/iAMMember:IAMMember").inputs
+    binding = prod.named("gcp:serviceaccount/iAMMember:IAMMember", "serving-reader-workload-identity").inputs
     assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[serving/image-classifier]"
 
 

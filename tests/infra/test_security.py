@@ -42,7 +42,8 @@ def test_serving_pods_meet_the_restricted_pod_security_standard(dev):
 def test_no_api_token_is_mounted_and_memory_is_limited_but_cpu_is_not(dev):
     spec = pod_spec(dev)
     assert spec["automountServiceAccountToken"] is False
-    assert dev.one("kubernetes:core/v1:ServiceAccount").inputs["automountServiceAccountToken"] is False
+    for account in dev.of_type("kubernetes:core/v1:ServiceAccount"):
+        assert account.inputs["automountServiceAccountToken"] is False, account.name
     (container,) = spec["containers"]
     assert container["resources"]["limits"] == {"memory": "4Gi"}
     assert container["imagePullPolicy"] == "IfNotPresent"
@@ -68,7 +69,7 @@ def test_every_kubernetes_object_carries_the_recommended_labels(dev):
 
 
 def test_network_policy_admits_only_the_serving_ports(dev):
-    policy = dev.one("kubernetes:networking.k8s.io/v1:NetworkPolicy").inputs["spec"]
+    policy = dev.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "serving-network-policy").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"app": "image-classifier"}}
     assert policy["policyTypes"] == ["Ingress"]
     assert policy["ingress"] == [{"ports": [{"port": 8500, "protocol": "TCP"}, {"port": 8501, "protocol": "TCP"}]}]
@@ -102,7 +103,7 @@ def test_nodes_are_shielded_repaired_upgraded_and_without_legacy_metadata(dev):
     assert cluster["enableShieldedNodes"] is True
     assert "privateClusterConfig" not in cluster, "private nodes are opt-in"
     assert "masterAuthorizedNetworksConfig" not in cluster
-    pool = dev.one("gcp:container/nodePool:NodePool").inputs
+    pool = dev.named("gcp:container/nodePool:NodePool", "gke-pool").inputs
     assert pool["management"] == {"autoRepair": True, "autoUpgrade": True}
     node_config = pool["nodeConfig"]
     assert node_config["shieldedInstanceConfig"] == {"enableSecureBoot": True, "enableIntegrityMonitoring": True}
@@ -117,7 +118,8 @@ def test_private_nodes_get_a_nat_and_the_control_plane_can_be_closed():
     nat = deployment.one("gcp:compute/routerNat:RouterNat")
     assert nat.inputs["region"] == "us-central1"
     assert nat.inputs["sourceSubnetworkIpRangesToNat"] == "ALL_SUBNETWORKS_ALL_IP_RANGES"
-    assert nat.urn in deployment.one("gcp:container/nodePool:NodePool").dependencies
+    for pool in deployment.of_type("gcp:container/nodePool:NodePool"):
+        assert nat.urn in pool.dependencies, pool.name
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])

@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from infra.capacity import node_capacity
+from infra.capacity import machine_type_problem, node_capacity
 from infra.settings import SettingsError
 from tests.infra.harness import RecordingMonitor, run_program, stack_config
 
@@ -33,7 +33,11 @@ def failure(monkeypatch, **overrides) -> str:
             "tfserving-gke:minNodes (4) is above tfserving-gke:maxNodes",
         ),
         ({"initialNodes": 5}, "tfserving-gke:initialNodes (5) must lie between minNodes (1) and maxNodes (3)"),
-        ({"cpuRequest": "4"}, "tfserving-gke:cpuRequest (4) cannot fit a n1-standard-4 node, which leaves 3.92 CPU"),
+        (
+            {"cpuRequest": "3.6"},
+            "tfserving-gke:cpuRequest (3.6) cannot fit a n1-standard-4 node, which leaves 3.52 CPU to a pod after "
+            "GKE's reservation and the 0.4 CPU / 512Mi its DaemonSets take",
+        ),
         ({"memoryRequest": "14Gi"}, "tfserving-gke:memoryRequest (14Gi) cannot fit a n1-standard-4 node"),
         ({"cpuRequest": "three"}, "tfserving-gke:cpuRequest 'three' is not a Kubernetes quantity"),
         ({"modelSource": "gs://"}, "tfserving-gke:modelSource 'gs://' is not a gs://bucket/path URI"),
@@ -42,10 +46,36 @@ def failure(monkeypatch, **overrides) -> str:
         ({"modelSource": "/no/such/model"}, "is neither a gs://bucket/path URI nor an existing directory"),
         ({"zone": "us-central1"}, "tfserving-gke:zone 'us-central1' is not a zone; use one like us-central1-f"),
         ({"zone": "US-Central1-F"}, "is not a zone"),
-        (
-            {"machineType": "n9-mega-4"},
-            "tfserving-gke:machineType 'n9-mega-4' is not a machine type whose size is known",
-        ),
+        ({"machineType": "n9-mega-4"}, "tfserving-gke:machineType 'n9-mega-4' is not a Compute Engine machine type"),
+        # Found by trying settings that passed validation and then failed at `up` (issue 8, item 11).
+        ({"machineType": "n1-standard-400"}, "n1-standard comes with 1, 2, 4, 8, 16, 32, 64, 96 vCPUs"),
+        ({"systemMachineType": "e2-tiny"}, "tfserving-gke:systemMachineType 'e2-tiny' is not a Compute Engine"),
+        ({"machineType": "custom-3-4096"}, "a custom type has 1 or an even number of vCPUs, not 3"),
+        ({"bucketName": "google-models"}, "refuses names that start with 'goog' or contain 'google'"),
+        ({"bucketName": "googmodels"}, "refuses names that start with 'goog'"),
+        ({"bucketName": "my-google-bucket"}, "contain 'google'"),
+        ({"bucketName": "192.168.5.4"}, "names with dots need a verified domain"),
+        ({"bucketName": "my..bucket"}, "names with dots need a verified domain; use '-' instead"),
+        ({"bucketName": "my.bucket"}, "names with dots need a verified domain"),
+        ({"image": "tensorflow/serving: 2.8.0"}, "tfserving-gke:image 'tensorflow/serving: 2.8.0' is not an image"),
+        ({"image": "TensorFlow/serving:2.8.0"}, "(lowercase repository, no spaces)"),
+        ({"image": "tensorflow/serving:"}, "is not an image reference"),
+        ({"modelCopyImage": "gcloud"}, "tfserving-gke:modelCopyImage 'gcloud' has no tag or digest"),
+        ({"namespace": "kube-system"}, "tfserving-gke:namespace 'kube-system' is one of Kubernetes' own namespaces"),
+        ({"namespace": "kube-anything"}, "is one of Kubernetes' own namespaces"),
+        ({"modelFolder": "models/../etc"}, "tfserving-gke:modelFolder 'models/../etc' must be a folder path"),
+        ({"modelFolder": ".."}, "without empty, '.' or '..' parts"),
+        ({"memoryRequest": 4}, "tfserving-gke:memoryRequest '4' is 4 bytes, too little for TF Serving; give a unit"),
+        ({"memoryRequest": "4 Gi"}, "tfserving-gke:memoryRequest '4 Gi' is not a Kubernetes quantity"),
+        ({"memoryRequest": "100Mi"}, "too little for TF Serving"),
+        ({"memoryLimit": "6000000000"}, "tfserving-gke:memoryLimit '6000000000' is 6000000000 bytes"),
+        ({"cpuRequest": " 3"}, "tfserving-gke:cpuRequest ' 3' is not a Kubernetes quantity"),
+        ({"nodePoolName": "1pool"}, "tfserving-gke:nodePoolName '1pool' must start with a letter"),
+        ({"modelName": ".."}, "tfserving-gke:modelName '..' must be 1-63 letters"),
+        ({"modelName": "m" * 300}, "must be 1-63 letters"),
+        ({"modelSource": "gs://bucket//"}, "tfserving-gke:modelSource 'gs://bucket//' is not a gs://bucket/path URI"),
+        ({"modelSource": "gs://bucket/a//b"}, "is not a gs://bucket/path URI"),
+        ({"modelSource": "gs://bucket/../x"}, "is not a gs://bucket/path URI"),
         ({"releaseChannel": "BETA"}, "tfserving-gke:releaseChannel 'BETA' is not a release channel"),
         ({"image": "tensorflow/serving"}, "has no tag or digest; pin one"),
         ({"bucketName": "Bad_Bucket!"}, "tfserving-gke:bucketName 'Bad_Bucket!' is not a valid bucket name"),
@@ -101,3 +131,18 @@ def test_allocatable_resources_follow_gkes_reservations(machine_type, cpu, memor
 def test_unknown_machine_types_have_no_capacity():
     assert node_capacity("e2-micro") is None
     assert node_capacity("n9-standard-4") is None
+    assert node_capacity("n1-standard-400") is None
+
+
+@pytest.mark.parametrize(
+    "machine_type", ["n1-standard-4", "n2-standard-8", "e2-medium", "e2-standard-2", "c3-standard-22", "custom-6-16384"]
+)
+def test_real_machine_types_pass(machine_type):
+    assert machine_type_problem(machine_type) is None
+
+
+def test_the_lab_replica_fits_its_node_after_gkes_daemonsets():
+    capacity = node_capacity("n1-standard-4")
+    assert capacity is not None
+    assert capacity.schedulable_cpu == Decimal("3.52") >= Decimal(3)
+    assert capacity.schedulable_memory_bytes >= 4 * 2**30

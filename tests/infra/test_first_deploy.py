@@ -1,0 +1,242 @@
+"""What a first `pulumi up` on a fresh project, a later `up` and `destroy` would otherwise meet (issue 8)."""
+
+import re
+
+import pytest
+
+from infra import apis, timing
+from tests.infra.harness import TEST_PROJECT_ID, Deployment, run_program, stack_config
+
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+JOB = "kubernetes:batch/v1:Job"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+API = "gcp:projects/service:Service"
+BUCKET_MEMBER = "gcp:storage/bucketIAMMember:BucketIAMMember"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+BUCKET = f"{TEST_PROJECT_ID}-bucket"
+
+
+def email(account_id: str) -> str:
+    return f"{account_id}@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
+
+
+def seconds(timeout: str) -> int:
+    match = re.fullmatch(r"(\d+)m", timeout)
+    assert match, timeout
+    return int(match[1]) * 60
+
+
+def copy_job(deployment: Deployment) -> dict:
+    return deployment.one(JOB).inputs
+
+
+def copy_container(deployment: Deployment) -> dict:
+    (container,) = copy_job(deployment)["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def env(container: dict) -> dict[str, str]:
+    return {item["name"]: item["value"] for item in container["env"]}
+
+
+# 1. The model copy
+
+
+def test_no_storage_transfer_job_whose_agent_needs_the_source_buckets_iam(dev):
+    assert not dev.of_type("gcp:storage/transferJob:TransferJob")
+    assert "storagetransfer.googleapis.com" not in {api.inputs["service"] for api in dev.of_type(API)}
+
+
+def test_the_copy_is_a_job_in_the_cluster_from_the_public_source_into_the_model_folder(dev):
+    job = copy_job(dev)
+    assert job["metadata"]["namespace"] == "tfserving"
+    assert re.fullmatch(r"model-copy-[0-9a-f]{10}", job["metadata"]["name"])
+    container = copy_container(dev)
+    assert container["image"] == "gcr.io/google.com/cloudsdktool/google-cloud-cli:583.0.0-stable"
+    assert env(container)["SOURCE"] == "gs://spls/gsp777/resnet_101"
+    assert env(container)["DESTINATION"] == f"gs://{BUCKET}/resnet_101"
+    script = container["command"][-1]
+    assert "gcloud storage rsync --recursive --delete-unmatched-destination-objects" in script
+    assert "saved_model" in script and "exit 1" in script, "a copy without a SavedModel must fail"
+    # Its own error reaches `pulumi up`: the last log lines become the pod's termination message.
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+
+
+def test_the_copier_may_write_only_the_model_bucket(dev):
+    copier = email("cluster-1-copier")
+    members = [grant.inputs for grant in dev.of_type(BUCKET_MEMBER)]
+    grants = {(member["bucket"], member["role"]) for member in members if copier in member["member"]}
+    assert grants == {(BUCKET, "roles/storage.objectAdmin"), (BUCKET, "roles/storage.legacyBucketReader")}
+    project_members = [g.inputs["member"] for g in dev.of_type("gcp:projects/iAMMember:IAMMember")]
+    assert all(copier not in member for member in project_members)
+    account = dev.named("kubernetes:core/v1:ServiceAccount", "model-copier-service-account").inputs
+    assert account["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": copier}
+    assert copy_job(dev)["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    binding = dev.named("gcp:serviceaccount/iAMMember:IAMMember", "model-copier-workload-identity").inputs
+    assert binding["member"] == f"serviceAccount:{TEST_PROJECT_ID}.svc.id.goog[tfserving/model-copy]"
+
+
+def test_up_waits_for_the_copy_which_waits_for_its_permissions(dev):
+    job = dev.one(JOB)
+    for grant in dev.of_type(BUCKET_MEMBER):
+        if "copier" in grant.inputs["member"]:
+            assert grant.urn in job.dependencies
+    assert dev.named("gcp:serviceaccount/iAMMember:IAMMember", "model-copier-workload-identity").urn in (
+        job.dependencies
+    )
+    # pulumi-kubernetes awaits a Job until Complete and fails it on Failed; it must outlast the Job's deadline.
+    spec = job.inputs["spec"]
+    assert spec["activeDeadlineSeconds"] == timing.MODEL_COPY_DEADLINE_SECONDS
+    assert spec["backoffLimit"] >= 3, "new IAM grants take minutes: retry meanwhile"
+    assert "ttlSecondsAfterFinished" not in spec, "a vanished Job would be copied again on the next refresh"
+    assert seconds(job.custom_timeouts["create"]) > spec["activeDeadlineSeconds"]
+    assert dev.one(JOB).urn in dev.one(DEPLOYMENT).dependencies
+
+
+def test_a_new_source_is_a_new_copy_and_rolls_the_pods(dev):
+    other = run_program(stack_config("dev", modelSource="gs://jk-models/resnet_101"))
+    assert copy_job(other)["metadata"]["name"] != copy_job(dev)["metadata"]["name"]
+    assert env(copy_container(other))["SOURCE"] == "gs://jk-models/resnet_101"
+
+    def revision(deployment: Deployment) -> str:
+        return deployment.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"][
+            "tfserving.dev/model-revision"
+        ]
+
+    assert revision(other) != revision(dev)
+    again = run_program(stack_config("dev"))
+    assert (copy_job(again)["metadata"]["name"], revision(again)) == (copy_job(dev)["metadata"]["name"], revision(dev))
+
+
+def test_a_local_model_is_uploaded_and_a_changed_file_rolls_the_pods(tmp_path):
+    version = tmp_path / "1"
+    (version / "variables").mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"graph")
+    (version / "variables" / "variables.index").write_bytes(b"index")
+    first = run_program(stack_config("dev", modelSource=str(tmp_path)))
+    assert not first.of_type(JOB)
+    names = sorted(obj.inputs["name"] for obj in first.of_type("gcp:storage/bucketObject:BucketObject"))
+    assert names == ["resnet_101/1/saved_model.pb", "resnet_101/1/variables/variables.index"]
+    (version / "saved_model.pb").write_bytes(b"another graph")
+    second = run_program(stack_config("dev", modelSource=str(tmp_path)))
+    annotation = "tfserving.dev/model-revision"
+
+    def template(deployment: Deployment) -> dict:
+        return deployment.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
+
+    assert template(first)[annotation] != template(second)[annotation]
+
+
+# 2. APIs
+
+
+def test_every_api_the_stack_calls_is_enabled_and_kept_on_destroy(dev):
+    enabled = {api.inputs["service"]: api for api in dev.of_type(API)}
+    assert set(enabled) == {
+        "compute.googleapis.com",
+        "container.googleapis.com",
+        "iam.googleapis.com",
+        "cloudresourcemanager.googleapis.com",
+        "storage.googleapis.com",
+    }
+    assert all(api.inputs["disableOnDestroy"] is False for api in enabled.values())
+
+
+def api_urn(deployment: Deployment, service: str) -> str:
+    return next(api.urn for api in deployment.of_type(API) if api.inputs["service"] == service)
+
+
+def test_each_resource_waits_for_the_api_it_calls(dev):
+    cluster = dev.one(CLUSTER)
+    assert {api_urn(dev, apis.CONTAINER), api_urn(dev, apis.COMPUTE)} <= set(cluster.dependencies)
+    for account in dev.of_type(ACCOUNT):
+        assert api_urn(dev, apis.IAM) in account.dependencies, account.name
+    for grant in dev.of_type("gcp:projects/iAMMember:IAMMember"):
+        assert api_urn(dev, apis.RESOURCE_MANAGER) in grant.dependencies, grant.name
+    assert api_urn(dev, apis.STORAGE) in dev.one("gcp:storage/bucket:Bucket").dependencies
+
+
+def test_router_and_nat_wait_for_the_compute_api():
+    private = run_program(stack_config("dev", privateNodes=True))
+    for type_ in ("gcp:compute/router:Router", "gcp:compute/routerNat:RouterNat"):
+        assert api_urn(private, apis.COMPUTE) in private.one(type_).dependencies
+
+
+# 3. The cluster's short-lived default pool
+
+
+def test_the_default_pool_runs_as_the_node_account_and_does_not_replace_the_cluster_later(dev):
+    cluster = dev.one(CLUSTER)
+    assert cluster.inputs["nodeConfig"]["serviceAccount"] == email("cluster-1-nodes")
+    grants = [grant.urn for grant in dev.of_type("gcp:projects/iAMMember:IAMMember")]
+    assert set(grants) <= set(cluster.dependencies)
+    assert cluster.ignore_changes == ["nodeConfig"]
+
+
+# 4 and 9. The Kubernetes provider
+
+
+def test_provider_keeps_state_on_an_unreachable_cluster_and_follows_the_clusters_identity(dev):
+    provider = dev.one("pulumi:providers:kubernetes").inputs
+    assert "deleteUnreachable" not in provider
+    cluster_id = f"projects/{TEST_PROJECT_ID}/locations/us-central1-f/clusters/cluster-1"
+    assert provider["clusterIdentifier"] == cluster_id
+
+
+# 5. Timeouts
+
+
+def test_every_wait_outlasts_the_longest_honest_first_start(dev):
+    deployment = dev.one(DEPLOYMENT)
+    startup = deployment.inputs["spec"]["template"]["spec"]["containers"][0]["startupProbe"]
+    model_load = startup["periodSeconds"] * startup["failureThreshold"]
+    progress_deadline = deployment.inputs["spec"]["progressDeadlineSeconds"]
+    assert progress_deadline >= model_load + 120, "a node boot and an image pull come before the model loads"
+    service = dev.one(SERVICE)
+    for resource in (deployment, service):
+        assert seconds(resource.custom_timeouts["create"]) > progress_deadline, resource.name
+        assert seconds(resource.custom_timeouts["update"]) > progress_deadline, resource.name
+    # The Service's endpoints become ready with the same pods, so it starts when they do.
+    assert dev.one(JOB).urn in service.dependencies
+
+
+# 6 and 8. Node pools
+
+
+def test_a_later_up_never_replaces_a_pool_over_its_node_count(dev):
+    for pool in dev.of_type(NODE_POOL):
+        assert pool.ignore_changes == ["initialNodeCount"], pool.name
+        assert "nodeCount" not in pool.inputs
+
+
+def test_gkes_own_pods_get_a_small_system_pool_and_serving_nodes_keep_to_serving(dev):
+    system = dev.named(NODE_POOL, "gke-system-pool").inputs
+    assert system["nodeConfig"]["machineType"] == "e2-medium"
+    assert "taints" not in system["nodeConfig"]
+    assert system["autoscaling"] == {"minNodeCount": 1, "maxNodeCount": 2}
+    serving = dev.named(NODE_POOL, "gke-pool").inputs
+    (taint,) = serving["nodeConfig"]["taints"]
+    assert taint == {"key": "tfserving.dev/serving", "value": "true", "effect": "NO_SCHEDULE"}
+    pod = dev.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
+    assert pod["tolerations"] == [
+        {"key": "tfserving.dev/serving", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ]
+    assert pod["nodeSelector"] == {"cloud.google.com/gke-nodepool": "serving-pool"}
+    copy_pod = copy_job(dev)["spec"]["template"]["spec"]
+    assert "tolerations" not in copy_pod, "the copy runs on the system pool, never in a serving replica's room"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_stack_fits_one_replica_per_serving_node(stack):
+    run_program(stack_config(stack), stack=stack)
+
+
+def test_no_traffic_may_reach_the_copy(dev):
+    policy = dev.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "model-copy-network-policy").inputs
+    pod_labels = copy_job(dev)["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert "ingress" not in policy["spec"]
