@@ -1,0 +1,80 @@
+"""The end-to-end test's helpers, checked without a cloud."""
+
+import datetime
+
+from pulumi.automation import OpType
+
+from tests.e2e.lifecycle import (
+    E2ESettings,
+    changes,
+    leftovers,
+    most_replicas_asked,
+    settings_from_env,
+    stack_settings,
+    unique_stack_name,
+)
+from tests.infra.harness import run_program, stack_config
+
+
+def test_without_a_project_the_test_is_not_run():
+    assert settings_from_env({}) is None
+    assert settings_from_env({"TFSERVING_E2E_PROJECT": "  "}) is None
+    assert settings_from_env({"TFSERVING_E2E_PROJECT": "p", "TFSERVING_E2E_ZONE": "europe-west4-a"}) == E2ESettings(
+        "p", "europe-west4-a"
+    )
+
+
+def test_the_stack_name_is_unique_and_a_valid_cluster_name():
+    name = unique_stack_name(datetime.datetime(2026, 11, 28, 9, 5, tzinfo=datetime.timezone.utc), "ab12")
+    assert name == "e2e-11280905-ab12"
+    assert unique_stack_name() != unique_stack_name()
+
+
+def test_the_test_stacks_settings_pass_the_programs_own_validation():
+    stack = unique_stack_name()
+    config = {**stack_config("dev"), **stack_settings(E2ESettings("lab-project-123", None), stack)}
+    deployment = run_program(config)
+    assert deployment.outputs["clusterName"] == stack
+    assert deployment.outputs["namespace"] == stack
+
+
+def test_a_preview_with_only_same_has_no_changes():
+    assert changes({OpType.SAME: 42}) == {}
+    assert changes({OpType.SAME: 40, OpType.UPDATE: 1, OpType.REPLACE: 0}) == {"update": 1}
+
+
+def test_the_replicas_asked_come_from_the_watchers_timeline(tmp_path):
+    timeline = tmp_path / "timeline.csv"
+    timeline.write_text("time,hpa_desired_replicas\n1.0,1\n2.0,2\n3.0,1\n")
+    assert most_replicas_asked(timeline) == 2
+    timeline.write_text("time,hpa_desired_replicas\n")
+    assert most_replicas_asked(timeline) == 0
+
+
+def test_leftovers_name_what_google_still_holds():
+    stack, project, zone = "e2e-1", "p", "us-central1-f"
+    answers = {
+        "clusters/e2e-1": (200, {}),
+        "/b/p-e2e-1": (404, {}),
+        "forwardingRules": (
+            200,
+            {
+                "items": [
+                    {"name": "a1", "description": '{"kubernetes.io/service-name":"e2e-1/image-classifier"}'},
+                    {"name": "a2", "description": '{"kubernetes.io/service-name":"other/web"}'},
+                ]
+            },
+        ),
+        "serviceAccounts": (200, {"accounts": [{"email": "e2e-1-nodes@p.iam"}, {"email": "ci@p.iam"}]}),
+    }
+
+    def get(url: str) -> tuple[int, dict]:
+        return next(answer for fragment, answer in answers.items() if fragment in url)
+
+    assert leftovers(get, project, zone, stack, "p-e2e-1", "e2e-1") == [
+        "cluster e2e-1 (HTTP 200)",
+        "forwarding rule a1",
+        "service account e2e-1-nodes@p.iam",
+    ]
+    answers.update({"clusters/e2e-1": (404, {}), "forwardingRules": (200, {}), "serviceAccounts": (200, {})})
+    assert leftovers(get, project, zone, stack, "p-e2e-1", "e2e-1") == []
