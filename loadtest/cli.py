@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime
 import logging
 import re
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-from loadtest import model_api
+from loadtest import model_api, verdict
 from loadtest.options import (
     REQUEST_OPTIONS,
     SPAWN_RATE_HELP,
@@ -25,8 +27,16 @@ from loadtest.options import (
     dest,
     forward,
 )
+from loadtest.reports import ReportDirError, check_report_dir, create_report_dir, default_report_dir, describe
 from loadtest.target import TargetError, add_target_arguments, predict_once
-from loadtest.watch import DEFAULT_INTERVAL_SECONDS, Watcher, add_watch_arguments, sampler_from_args
+from loadtest.watch import (
+    DEFAULT_INTERVAL_SECONDS,
+    Watcher,
+    WatchError,
+    add_watch_arguments,
+    first_sample,
+    sampler_from_args,
+)
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CSV_PREFIX = "locust"
@@ -42,9 +52,11 @@ examples:
   python -m loadtest --users 400 --run-time 5m --processes 2   more load than one core can make
   python -m loadtest --watch                           also record replicas and nodes: timeline.csv, timeline.png
 
-The report folder receives Locust's CSV stats (locust_stats.csv, locust_stats_history.csv,
-locust_failures.csv), its HTML report (report.html) and steps.csv, one row per step.
-Exit status: 0 when failures stay within --max-failure-ratio, 1 when not, 2 when the test could not start.
+Run it from anywhere; the report folder (default: reports/<timestamp> under the current folder)
+receives Locust's CSV stats (locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
+locust_exceptions.csv), its HTML report (report.html) and steps.csv, one row per step.
+Exit status: 0 PASS (failures within --max-failure-ratio), 1 FAIL, 2 the test could not start,
+130 INTERRUPTED (Ctrl+C: the load stops, the reports are written).
 """
 
 
@@ -71,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for the reports (default: a new reports/<timestamp> folder)",
     )
     output.add_argument(
-        "--processes", type=int, metavar="N", help="Locust worker processes on this machine (-1: one per core)"
+        "--processes",
+        type=int,
+        metavar="N",
+        help="Locust worker processes on this machine, a positive count or -1 for one per core",
     )
     output.add_argument(
         "--watch",
@@ -104,16 +119,22 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         value = getattr(args, dest(flag))
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1")
-    for flag in ("--step-time", "--spawn-rate"):
+    for flag in ("--step-time", "--spawn-rate", "--request-timeout", "--watch-interval"):
         value = getattr(args, dest(flag))
         if value is not None and value <= 0:
             parser.error(f"{flag} must be above 0")
+    if not 0 <= args.max_failure_ratio <= 1:
+        parser.error(
+            f"--max-failure-ratio is a fraction from 0 to 1 (0.02 means 2%%), not {args.max_failure_ratio:g}"
+        )
+    if args.processes is not None and args.processes < 1 and args.processes != -1:
+        parser.error(f"--processes takes a positive count of workers, or -1 for one per core, not {args.processes}")
 
 
-def locust_command(args: argparse.Namespace, host: str, report_dir: Path) -> list[str]:
+def locust_command(args: argparse.Namespace, host: str, report_dir: Path, verdict_file: Path) -> list[str]:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary"]
     command += ["--host", host, "--csv", str(report_dir / CSV_PREFIX), "--html", str(report_dir / HTML_REPORT)]
-    command += ["--report-dir", str(report_dir)]
+    command += ["--report-dir", str(report_dir), "--verdict-file", str(verdict_file)]
     if args.users is not None:
         command += ["--users", str(args.users), "--run-time", args.run_time]
     if args.spawn_rate is not None:
@@ -127,27 +148,50 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _check_arguments(parser, args)
+    started = time.time()
     try:
+        report_dir = check_report_dir(args.report_dir or default_report_dir())
         host, path, answer = predict_once(args)
+        # The cluster is checked like the model: one sample before any load, or no load at all.
         sampler = sampler_from_args(args, timeout=args.watch_interval) if args.watch else None
-    except (TargetError, model_api.ImageError) as error:
+        first = first_sample(sampler) if sampler is not None else None
+        create_report_dir(report_dir)
+    except (ReportDirError, TargetError, WatchError, model_api.ImageError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return verdict.COULD_NOT_START
     label, probability = model_api.top_labels(answer)[0]
     print(f"{host}{path} answers: {label} ({probability:.1%}). Starting the load.", flush=True)
 
-    report_dir = args.report_dir or Path("reports") / datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    report_dir.mkdir(parents=True, exist_ok=True)
-    watching = contextlib.nullcontext()
-    if sampler is not None:
+    watching: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if sampler is not None and first is not None:
         logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
-        watching = Watcher(sampler, report_dir, args.watch_interval)
-    with watching:
-        child = subprocess.Popen(locust_command(args, host, report_dir))
-        try:
-            code = child.wait()
-        except KeyboardInterrupt:
-            # Locust got the same Ctrl+C and is writing its reports; let it finish.
-            code = child.wait()
-    print(f"\nReports in {report_dir}/: {', '.join(sorted(p.name for p in report_dir.iterdir()))}")
-    return code
+        watching = Watcher(sampler, report_dir, args.watch_interval, first=first)
+    with tempfile.TemporaryDirectory() as scratch, watching:
+        verdict_file = Path(scratch) / "verdict"
+        code, interrupted = _run_locust(locust_command(args, host, report_dir, verdict_file))
+        line = verdict_file.read_text().strip() if verdict_file.exists() else ""
+    if not line:
+        line = f"FAIL: Locust ended (exit status {code}) without a verdict; see its messages above"
+        code = code or verdict.FAILED
+    print(f"\n{describe(report_dir, started)}\n{line}", flush=True)
+    return verdict.INTERRUPTED if interrupted else code
+
+
+def _run_locust(command: list[str]) -> tuple[int, bool]:
+    """Run Locust; Ctrl+C reaches it once, as SIGINT, and it stops the load and writes its reports."""
+    # In a session of its own, Locust does not also get the terminal's SIGINT: a second one would abort
+    # its shutdown before the reports are written.
+    child = subprocess.Popen(command, start_new_session=True)
+    interrupted = False
+
+    def forward(_signum, _frame) -> None:
+        nonlocal interrupted
+        interrupted = True
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, forward)
+    try:
+        return child.wait(), interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -14,12 +14,13 @@ from typing import ClassVar
 
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import LocalRunner, WorkerRunner
 
 from loadtest import model_api
 from loadtest.options import REQUEST_OPTIONS, STEP_OPTIONS, VERDICT_OPTIONS, add_options
 from loadtest.shape import LAB_SPAWN_RATE, LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS, ConstantLoad, Load, StepLoad
 from loadtest.steps import StepRecorder, summary_table, write_csv
+from loadtest.verdict import Verdict
 
 STEPS_CSV = "steps.csv"
 
@@ -32,6 +33,9 @@ def _add_options(parser) -> None:
     add_options(parser, REQUEST_OPTIONS, "request")
     add_options(parser, VERDICT_OPTIONS, "verdict")
     parser.add_argument("--report-dir", default=None, help="folder that receives steps.csv")
+    parser.add_argument(
+        "--verdict-file", default=None, help="write the verdict line there instead of printing it (python -m loadtest)"
+    )
 
 
 def _load(options) -> Load:
@@ -54,23 +58,41 @@ class PredictUser(FastHttpUser):
     path: ClassVar[str] = model_api.predict_path()
     body: ClassVar[bytes] = b""
     default_headers = {"Content-Type": "application/json"}  # noqa: RUF012 - Locust reads it as declared
+    # POSTs are never retried by the client (geventhttpclient retries only idempotent methods; Locust's
+    # max_retries is 0), so every reset, refusal or timeout is one failed request.
+    max_retries = 0
+    # Requests sent and not yet answered in this process: reported when the load stops.
+    in_flight: ClassVar[int] = 0
 
     @task
     def predict(self) -> None:
-        with self.client.post(
-            self.path,
-            # Locust annotates str | dict, but bytes go out as they are, sparing an 80 kB encode per request.
-            data=self.body,  # pyright: ignore[reportArgumentType]
-            catch_response=True,
-        ) as response:
-            if response.status_code == 0:
-                response.failure(f"connection error: {getattr(response, 'error', 'no response')}")
-                return
-            reason = model_api.prediction_failure(response.status_code, response.content)
-            if reason:
-                response.failure(reason)
-            else:
-                response.success()
+        PredictUser.in_flight += 1
+        try:
+            with self.client.post(
+                self.path,
+                # Locust annotates str | dict, but bytes go out as they are, sparing an 80 kB encode per request.
+                data=self.body,  # pyright: ignore[reportArgumentType]
+                catch_response=True,
+            ) as response:
+                if response.status_code == 0:
+                    response.failure(f"connection error: {_connection_error(response)}")
+                    return
+                reason = model_api.prediction_failure(response.status_code, response.content)
+                if reason:
+                    response.failure(reason)
+                else:
+                    response.success()
+        finally:
+            PredictUser.in_flight -= 1
+
+
+def _connection_error(response) -> str:
+    error = getattr(response, "error", None)
+    if error is None:
+        return "no response"
+    if "timed out" in str(error).lower() or type(error).__name__ == "Timeout":
+        return f"no answer within {PredictUser.network_timeout:g} s"
+    return str(error) or type(error).__name__
 
 
 class LabLoadShape(LoadTestShape):
@@ -78,6 +100,8 @@ class LabLoadShape(LoadTestShape):
 
     use_common_options = True
     recorder: StepRecorder | None = None
+    # Set when the shape itself ended the load; a load stopped any other way (Ctrl+C) did not run its course.
+    completed = False
     _step: int | None = None
 
     def tick(self) -> tuple[int, float] | None:
@@ -86,6 +110,7 @@ class LabLoadShape(LoadTestShape):
         elapsed = self.get_run_time()
         step = load.step_at(elapsed)
         current = load.tick(elapsed)
+        self.completed = current is None
         if step is not None and step != self._step and current is not None:
             self._step = step
             if self.recorder is not None:
@@ -111,8 +136,13 @@ def _prepare(environment: Environment, **_kwargs) -> None:
         return
     PredictUser.path = model_api.predict_path(options.model_name, options.model_version or None)
     PredictUser.body = model_api.predict_body(model_api.load_image(options.image), options.signature)
+    PredictUser.network_timeout = PredictUser.connection_timeout = options.request_timeout
     if isinstance(environment.shape_class, LabLoadShape) and not isinstance(environment.runner, WorkerRunner):
         environment.shape_class.recorder = StepRecorder(environment.stats)
+
+
+# The verdict and where it goes, from the quitting event to the quit event, which comes after Locust's tables.
+_verdicts: list[tuple[Verdict, str | None]] = []
 
 
 @events.quitting.add_listener
@@ -120,20 +150,36 @@ def _report(environment: Environment, **_kwargs) -> None:
     options, shape = environment.parsed_options, environment.shape_class
     if options is None or isinstance(environment.runner, WorkerRunner):
         return
-    total = environment.stats.total
     if isinstance(shape, LabLoadShape) and shape.recorder is not None:
         shape.recorder.finish(time.time())
-        results = shape.recorder.results
-        print("\nPer step:\n" + summary_table(results), flush=True)
+        _log_last_step(shape.recorder, _load(options))
+        print("\nPer step:\n" + summary_table(shape.recorder.results), flush=True)
         if options.report_dir:
-            write_csv(results, Path(options.report_dir) / STEPS_CSV)
-    ratio = total.num_failures / total.num_requests if total.num_requests else 1.0
-    passed = total.num_requests > 0 and ratio <= options.max_failure_ratio
-    print(
-        f"\n{'PASS' if passed else 'FAIL'}: {total.num_requests} requests, {total.num_failures} failures "
-        f"({ratio:.2%}; allowed {options.max_failure_ratio:.2%}), {total.total_rps:.1f} rps, "
-        f"p50 {total.get_response_time_percentile(0.5)} ms, p95 {total.get_response_time_percentile(0.95)} ms, "
-        f"p99 {total.get_response_time_percentile(0.99)} ms",
-        flush=True,
+            write_csv(shape.recorder.results, Path(options.report_dir) / STEPS_CSV)
+    total = environment.stats.total
+    verdict = Verdict(
+        requests=total.num_requests,
+        failures=total.num_failures,
+        max_failure_ratio=options.max_failure_ratio,
+        rps=total.total_rps,
+        percentiles_ms=(
+            total.get_response_time_percentile(0.5),
+            total.get_response_time_percentile(0.95),
+            total.get_response_time_percentile(0.99),
+        ),
+        completed=not isinstance(shape, LabLoadShape) or shape.completed,
+        # Only a local runner knows its users' unanswered requests; workers keep theirs.
+        in_flight=PredictUser.in_flight if isinstance(environment.runner, LocalRunner) else None,
     )
-    environment.process_exit_code = 0 if passed else 1
+    _verdicts.append((verdict, options.verdict_file))
+    environment.process_exit_code = verdict.exit_code
+
+
+@events.quit.add_listener
+def _print_verdict(**_kwargs) -> None:
+    """After Locust's own summary tables, so that the verdict is the last line of the run."""
+    for verdict, verdict_file in _verdicts:
+        if verdict_file:
+            Path(verdict_file).write_text(verdict.line() + "\n")
+        else:
+            print(f"\n{verdict.line()}", flush=True)

@@ -19,6 +19,10 @@ class ImageError(ValueError):
     """The image to send is missing or not a JPEG or PNG."""
 
 
+class AnswerError(ValueError):
+    """A prediction came back, but not in the shape of the serving_preprocess signature's answer."""
+
+
 def default_image() -> bytes:
     """The lab's Grace Hopper photo; matplotlib ships the byte-identical file as sample data.
 
@@ -91,7 +95,20 @@ def _error_message(body: bytes | str | None) -> str:
 
 
 def top_labels(answer: dict) -> list[tuple[str, float]]:
-    """The labels and probabilities of the first prediction, most likely first."""
-    prediction = answer["predictions"][0]
-    pairs = zip(prediction["labels"], prediction["probabilities"], strict=True)
+    """The labels and probabilities of the first prediction, most likely first; AnswerError names what is amiss."""
+    predictions = answer.get("predictions")
+    prediction = predictions[0] if isinstance(predictions, list) and predictions else None
+    if not isinstance(prediction, dict):
+        raise AnswerError(
+            f"the prediction is {json.dumps(prediction)[:80]}, not an object with labels and probabilities; "
+            "is --signature the model's serving_preprocess signature?"
+        )
+    labels, probabilities = prediction.get("labels"), prediction.get("probabilities")
+    if not isinstance(labels, list) or not isinstance(probabilities, list):
+        raise AnswerError(f"the prediction has no labels and probabilities lists, only {sorted(prediction)}")
+    if len(labels) != len(probabilities):
+        raise AnswerError(f"the prediction has {len(labels)} labels but {len(probabilities)} probabilities")
+    if not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in probabilities):
+        raise AnswerError("the prediction's probabilities are not all numbers")
+    pairs = zip(labels, probabilities, strict=True)
     return sorted(((str(label), float(p)) for label, p in pairs), key=lambda pair: pair[1], reverse=True)

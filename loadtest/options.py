@@ -8,6 +8,9 @@ from loadtest import model_api
 from loadtest.shape import LAB_SPAWN_RATE, LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS
 
 DEFAULT_MAX_FAILURE_RATIO = 0.01
+# Far below Locust's 60 s: a lab request takes well under a second, and a stuck one must become a failure
+# while the step it belongs to still runs.
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 
 # Step options default to None so that a constant load can tell they were not asked for.
 STEP_OPTIONS: dict[str, dict[str, Any]] = {
@@ -40,13 +43,20 @@ REQUEST_OPTIONS: dict[str, dict[str, Any]] = {
         "default": model_api.DEFAULT_SIGNATURE,
         "help": "signature_name (default: %(default)s)",
     },
+    "--request-timeout": {
+        "type": float,
+        "default": DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        "metavar": "SECONDS",
+        "help": "a request without an answer after this long counts as a failure (default: %(default)s)",
+    },
 }
 VERDICT_OPTIONS: dict[str, dict[str, Any]] = {
     "--max-failure-ratio": {
         "type": float,
         "default": DEFAULT_MAX_FAILURE_RATIO,
         "metavar": "RATIO",
-        "help": "exit non-zero when failures / requests exceeds this (default: %(default)s, i.e. 1%%)",
+        "help": "exit 1 when failures / requests exceeds this, a fraction from 0 to 1 "
+        "(default: %(default)s, i.e. 1%%)",
     },
 }
 FORWARDED_OPTIONS = {**STEP_OPTIONS, **REQUEST_OPTIONS, **VERDICT_OPTIONS}

@@ -86,14 +86,38 @@ def check_prediction(base_url: str, path: str, body: bytes) -> dict:
         )
     except requests.RequestException as error:
         raise TargetError(
-            f"Cannot reach {base_url}: {error}\n"
+            f"Cannot reach {base_url}: {connection_problem(error, CHECK_TIMEOUT_SECONDS)}.\n"
             "Check the address (pulumi stack output restUrl) and that the service has its external IP, "
             "or pass another --host."
         ) from error
     reason = model_api.prediction_failure(response.status_code, response.content)
     if reason:
         raise TargetError(f"The model at {base_url}{path} does not predict: {reason}")
-    return response.json()
+    answer = response.json()
+    try:
+        model_api.top_labels(answer)
+    except model_api.AnswerError as error:
+        raise TargetError(f"The model at {base_url}{path} answered, but {error}") from error
+    return answer
+
+
+def connection_problem(error: requests.RequestException, timeout: float) -> str:
+    """One short phrase for what went wrong on the wire, instead of urllib3's nested retry text."""
+    if isinstance(error, requests.Timeout):
+        return f"no answer within {timeout:g} s"
+    text = str(error)
+    for marker, phrase in (
+        ("Connection refused", "connection refused"),
+        ("Name or service not known", "unknown host name"),
+        ("nodename nor servname", "unknown host name"),
+        ("Temporary failure in name resolution", "unknown host name"),
+        ("Connection reset", "connection reset by the server"),
+        ("RemoteDisconnected", "the server closed the connection without answering"),
+        ("No route to host", "no route to host"),
+    ):
+        if marker in text:
+            return phrase
+    return type(error).__name__
 
 
 def predict_once(args: argparse.Namespace) -> tuple[str, str, dict]:

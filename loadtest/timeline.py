@@ -20,6 +20,7 @@ class Sample:
     hpa_current_replicas: int
     hpa_desired_replicas: int
     hpa_cpu_utilization_percent: int | None
+    hpa_cpu_target_percent: int | None
     ready_replicas: int
     running_pods: int
     pending_pods: int
@@ -29,6 +30,21 @@ class Sample:
 
 
 COLUMNS = [field.name for field in fields(Sample)]
+
+
+@dataclass(frozen=True)
+class FailedSample:
+    """A moment the cluster could not be read, and why: the chart marks it instead of bridging it."""
+
+    time: float
+    error: str
+
+
+def pending_by_reason(samples: list[Sample]) -> dict[str, list[int]]:
+    """Pending pods per reason (Unschedulable, ContainerCreating, ...), one count per sample."""
+    parsed = [dict(part.rsplit(":", 1) for part in s.pending_reasons.split(";") if part) for s in samples]
+    reasons = sorted({reason for counts in parsed for reason in counts})
+    return {reason: [int(counts.get(reason, 0)) for counts in parsed] for reason in reasons}
 
 
 class TimelineWriter:
@@ -113,51 +129,73 @@ def timeline_start(samples: list[Sample], load: list[LoadPoint]) -> float:
     return min([sample.time for sample in samples] + [point.time for point in load])
 
 
-def render_chart(samples: list[Sample], load: list[LoadPoint], path: Path) -> list[str]:
-    """Draw the load and the cluster on one time axis; return the labels of the series drawn."""
+def render_chart(
+    samples: list[Sample], load: list[LoadPoint], path: Path, failures: list[FailedSample] | None = None
+) -> list[str]:
+    """Draw the load (when there is any) and the cluster on one time axis; return the labels of the series drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    failures = failures or []
     start = timeline_start(samples, load)
-    figure, (users_axis, latency_axis, replicas_axis, nodes_axis) = plt.subplots(
-        4, 1, sharex=True, figsize=(11, 10), constrained_layout=True
-    )
-    load_times = [point.time - start for point in load]
+    panels = 5 if load else 3
+    figure, axes = plt.subplots(panels, 1, sharex=True, figsize=(11, 2.3 * panels + 1), constrained_layout=True)
     sample_times = [sample.time - start for sample in samples]
+    twin_axes = []
+    if load:
+        users_axis, latency_axis, *cluster_axes = axes
+        load_times = [point.time - start for point in load]
+        users_axis.step(load_times, [point.users for point in load], where="post", label="users")
+        rps_axis = users_axis.twinx()
+        rps_axis.plot(load_times, [point.rps for point in load], color="tab:orange", label="requests/s")
+        twin_axes.append((users_axis, rps_axis))
+        users_axis.set_ylabel("users")
+        rps_axis.set_ylabel("requests/s")
+        latency_axis.plot(load_times, [point.p95_ms for point in load], color="tab:red", label="p95 latency (ms)")
+        latency_axis.set_ylabel("p95 ms")
+    else:
+        cluster_axes = list(axes)
+        cluster_axes[0].set_title("cluster only: no load-test data in this folder", fontsize=9)
+    cpu_axis, replicas_axis, nodes_axis = cluster_axes
 
-    users_axis.step(load_times, [point.users for point in load], where="post", label="users")
-    rps_axis = users_axis.twinx()
-    rps_axis.plot(load_times, [point.rps for point in load], color="tab:orange", label="requests/s")
-    users_axis.set_ylabel("users")
-    rps_axis.set_ylabel("requests/s")
-    latency_axis.plot(load_times, [point.p95_ms for point in load], color="tab:red", label="p95 latency (ms)")
-    latency_axis.set_ylabel("p95 ms")
+    cpu_axis.plot(sample_times, [s.hpa_cpu_utilization_percent for s in samples], marker=".", label="HPA CPU use (%)")
+    cpu_axis.step(
+        sample_times, [s.hpa_cpu_target_percent for s in samples], where="post", linestyle=":", color="black",
+        label="HPA target (%)",
+    )  # fmt: skip
+    cpu_axis.set_ylabel("CPU % of request")
     replicas_axis.step(
         sample_times, [s.hpa_desired_replicas for s in samples], where="post", linestyle="--", linewidth=2,
         label="desired replicas",
     )  # fmt: skip
     replicas_axis.step(sample_times, [s.ready_replicas for s in samples], where="post", label="ready replicas")
-    replicas_axis.step(sample_times, [s.pending_pods for s in samples], where="post", label="pending pods")
+    for reason, counts in pending_by_reason(samples).items():
+        replicas_axis.step(sample_times, counts, where="post", linestyle="-.", label=f"pending: {reason}")
     replicas_axis.set_ylabel("pods")
     nodes_axis.step(sample_times, [s.nodes for s in samples], where="post", label="nodes")
     nodes_axis.set_ylabel("nodes")
     nodes_axis.set_xlabel("seconds since start")
-    if not load:
-        users_axis.set_title("no load-test data in this folder", fontsize=9)
+    for index, failure in enumerate(failures):
+        for axis in cluster_axes:
+            axis.axvline(
+                failure.time - start, color="grey", linestyle=":", linewidth=1,
+                label="failed sample" if index == 0 and axis is replicas_axis else None,
+            )  # fmt: skip
 
     labels: list[str] = []
-    for axis in (users_axis, rps_axis, latency_axis, replicas_axis, nodes_axis):
+    twins = dict(twin_axes)
+    for axis in [*axes, *twins.values()]:
         handles, axis_labels = axis.get_legend_handles_labels()
         labels += axis_labels
-        if handles and axis is not rps_axis:
-            extra = rps_axis.get_legend_handles_labels() if axis is users_axis else ([], [])
+        if handles and axis not in twins.values():
+            extra = twins[axis].get_legend_handles_labels() if axis in twins else ([], [])
             axis.legend(handles + extra[0], axis_labels + extra[1], loc="upper left", fontsize=8)
         axis.grid(alpha=0.3)
     for axis in (replicas_axis, nodes_axis):
         axis.yaxis.get_major_locator().set_params(integer=True)
-    figure.suptitle("TF Serving under load: users, latency, replicas and nodes")
+    figure.suptitle("TF Serving under load: users, latency, CPU, replicas and nodes")
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return labels

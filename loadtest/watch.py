@@ -16,18 +16,23 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
+from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
+from loadtest.reports import ReportDirError, check_report_dir, create_report_dir
 from loadtest.target import DEFAULT_STACK, TargetError, project_defaults, stack_outputs
 from loadtest.timeline import (
     LOCUST_HISTORY_CSV,
     TIMELINE_CSV,
     TIMELINE_PNG,
+    FailedSample,
     Sample,
     TimelineWriter,
     format_moments,
@@ -45,38 +50,92 @@ LAB_WORKLOAD = "image-classifier"
 log = logging.getLogger("loadtest.watch")
 
 
+class WatchError(RuntimeError):
+    """The cluster cannot be watched: the message names the object, the reason and the fix."""
+
+
+class SampleError(WatchError):
+    """One sample failed; the message says what was being read and why, in one line."""
+
+
 @dataclass(frozen=True)
 class WatchTarget:
     namespace: str
     deployment: str
     hpa: str
     node_pool: str
+    # Where the namespace came from, for the hint when an object is not found there.
+    namespace_origin: str = "--namespace"
 
 
 class ClusterSampler:
     """Reads one Sample of the serving objects through the Kubernetes API."""
 
     def __init__(self, api_client: client.ApiClient, target: WatchTarget, timeout: float) -> None:
+        # One attempt per call: a failed sample is reported once and the next one comes at the next interval.
+        api_client.configuration.retries = False
         self.target = target
         self._apps = client.AppsV1Api(api_client)
         self._autoscaling = client.AutoscalingV2Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._timeout = timeout
 
+    def _read(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, _request_timeout=self._timeout, **kwargs)
+        except ApiException as error:
+            raise SampleError(self._api_problem(what, error)) from error
+        except (HTTPError, OSError) as error:
+            raise SampleError(f"reading the {what} failed: {_connection_problem(error, self._timeout)}") from error
+        except (ValueError, TypeError, AttributeError) as error:
+            problem = "the API server's answer was not a Kubernetes object"
+            raise SampleError(f"reading the {what} failed: {problem}") from error
+
+    def _api_problem(self, what: str, error: ApiException) -> str:
+        target = self.target
+        if error.status == 404:
+            return (
+                f"{what} not found (HTTP 404); pass --namespace (now {target.namespace!r}, from "
+                f"{target.namespace_origin}) or --deployment/--hpa with the names the stack uses"
+            )
+        if error.status == 401:
+            return (
+                f"the cluster refused the credentials when reading the {what} (HTTP 401); for GKE, install "
+                "gke-gcloud-auth-plugin and run `gcloud auth login`, then try again"
+            )
+        if error.status == 403:
+            return (
+                f"the credentials may not read the {what} (HTTP 403 Forbidden); the watcher needs get on "
+                "horizontalpodautoscalers and deployments and list on pods in the namespace, and list on nodes "
+                "(e.g. roles/container.viewer)"
+            )
+        return f"reading the {what} failed: HTTP {error.status} {error.reason}"
+
     def sample(self) -> Sample:
-        target, timeout = self.target, self._timeout
+        target = self.target
         now = time.time()
-        hpa = self._autoscaling.read_namespaced_horizontal_pod_autoscaler(
-            target.hpa, target.namespace, _request_timeout=timeout
+        where = f"{target.namespace}/"
+        hpa = self._read(
+            f"HorizontalPodAutoscaler {where}{target.hpa}",
+            self._autoscaling.read_namespaced_horizontal_pod_autoscaler,
+            target.hpa,
+            target.namespace,
         )
-        deployment = self._apps.read_namespaced_deployment(
-            target.deployment, target.namespace, _request_timeout=timeout
+        deployment = self._read(
+            f"Deployment {where}{target.deployment}",
+            self._apps.read_namespaced_deployment,
+            target.deployment,
+            target.namespace,
         )
         selector = ",".join(f"{key}={value}" for key, value in (deployment.spec.selector.match_labels or {}).items())
-        pods = self._core.list_namespaced_pod(target.namespace, label_selector=selector, _request_timeout=timeout).items
-        nodes = self._core.list_node(
-            label_selector=f"{NODE_POOL_LABEL}={target.node_pool}", _request_timeout=timeout
-        ).items
+        pods = self._read(
+            f"pods of {where}{target.deployment}", self._core.list_namespaced_pod, target.namespace,
+            label_selector=selector,
+        ).items  # fmt: skip
+        nodes = self._read(
+            f"nodes of node pool {target.node_pool}", self._core.list_node,
+            label_selector=f"{NODE_POOL_LABEL}={target.node_pool}",
+        ).items  # fmt: skip
         phases = Counter(pod.status.phase if pod.status else "Unknown" for pod in pods)
         reasons = Counter(_pending_reason(pod) for pod in pods if pod.status and pod.status.phase == "Pending")
         hpa_status = hpa.status or client.V2HorizontalPodAutoscalerStatus(desired_replicas=0)
@@ -85,6 +144,7 @@ class ClusterSampler:
             hpa_current_replicas=hpa_status.current_replicas or 0,
             hpa_desired_replicas=hpa_status.desired_replicas or 0,
             hpa_cpu_utilization_percent=_cpu_utilization(hpa_status),
+            hpa_cpu_target_percent=_cpu_target(hpa.spec),
             ready_replicas=(deployment.status.ready_replicas if deployment.status else 0) or 0,
             running_pods=phases["Running"],
             pending_pods=phases["Pending"],
@@ -99,6 +159,33 @@ def _cpu_utilization(status: client.V2HorizontalPodAutoscalerStatus) -> int | No
         if metric.type == "Resource" and metric.resource and metric.resource.name == "cpu":
             return metric.resource.current.average_utilization
     return None
+
+
+def _cpu_target(spec) -> int | None:
+    for metric in (spec.metrics if spec else None) or []:
+        if metric.type == "Resource" and metric.resource and metric.resource.name == "cpu":
+            return metric.resource.target.average_utilization
+    return None
+
+
+def _connection_problem(error: Exception, timeout: float) -> str:
+    """One phrase for a failed connection, however urllib3 wrapped it."""
+    reason = error.reason if isinstance(error, MaxRetryError) and error.reason else error
+    if isinstance(reason, ReadTimeoutError) or "timed out" in str(reason).lower():
+        return f"no answer within {timeout:g} s"
+    if isinstance(reason, NewConnectionError) or "refused" in str(reason).lower():
+        return "connection refused"
+    if isinstance(reason, ProtocolError):
+        return "the connection broke"
+    return str(reason).splitlines()[0][:160] or type(reason).__name__
+
+
+def first_sample(sampler: ClusterSampler) -> Sample:
+    """The first sample, taken before any load: if it fails, nothing is started."""
+    try:
+        return sampler.sample()
+    except SampleError as error:
+        raise WatchError(f"Cannot watch the cluster: {error}.") from error
 
 
 def _pending_reason(pod) -> str:
@@ -116,40 +203,47 @@ def _is_ready(node) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
 
 
+@dataclass
+class Record:
+    """What a watch gathered: the samples, and when and why sampling failed."""
+
+    samples: list[Sample]
+    failures: list[FailedSample]
+
+
 def watch(
     sampler: ClusterSampler,
     writer: TimelineWriter,
     interval: float,
     stop: threading.Event,
-    samples: list[Sample],
+    record: Record,
     duration: float | None = None,
 ) -> None:
-    """Sample into `samples` until `stop` is set or `duration` has passed; a failed sample is logged and retried."""
+    """Sample into `record` until `stop` is set or `duration` has passed; a failed sample is logged and retried."""
     deadline = None if duration is None else time.monotonic() + duration
     while not stop.is_set():
         started = time.monotonic()
         try:
             sample = sampler.sample()
-        except (ApiException, HTTPError, OSError) as error:
-            log.warning("sampling the cluster failed (%s); trying again in %.0f s", _short(error), interval)
+        except SampleError as error:
+            record.failures.append(FailedSample(time.time(), str(error)))
+            log.warning("sample failed: %s", error)
         else:
-            writer.write(sample)
-            samples.append(sample)
-            log.info(
-                "replicas desired %d, ready %d, pending %d%s; nodes %d; cpu %s%%",
-                sample.hpa_desired_replicas, sample.ready_replicas, sample.pending_pods,
-                f" ({sample.pending_reasons})" if sample.pending_reasons else "", sample.nodes,
-                "?" if sample.hpa_cpu_utilization_percent is None else sample.hpa_cpu_utilization_percent,
-            )  # fmt: skip
+            _keep(sample, writer, record)
         if deadline is not None and time.monotonic() >= deadline:
             break
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
-def _short(error: Exception) -> str:
-    if isinstance(error, ApiException):
-        return f"HTTP {error.status} {error.reason}"
-    return str(error).splitlines()[0][:200]
+def _keep(sample: Sample, writer: TimelineWriter, record: Record) -> None:
+    writer.write(sample)
+    record.samples.append(sample)
+    log.info(
+        "replicas desired %d, ready %d, pending %d%s; nodes %d; cpu %s%%",
+        sample.hpa_desired_replicas, sample.ready_replicas, sample.pending_pods,
+        f" ({sample.pending_reasons})" if sample.pending_reasons else "", sample.nodes,
+        "?" if sample.hpa_cpu_utilization_percent is None else sample.hpa_cpu_utilization_percent,
+    )  # fmt: skip
 
 
 def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -170,40 +264,61 @@ def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--node-pool", help="GKE node pool name (default: the stack's, or Pulumi.yaml's default)")
 
 
+# What a kubeconfig that is not one raises, from the YAML parser or the client's loader.
+_KUBECONFIG_ERRORS = (config.ConfigException, OSError, yaml.YAMLError, TypeError, AttributeError, ValueError, KeyError)
+
+
 def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSampler:
     """Connect to the cluster the arguments name: a kubeconfig file, or the stack's exported one."""
     if args.kubeconfig is not None:
         path = args.kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+        shown = path or "~/.kube/config"
         try:
             api_client = config.new_client_from_config(config_file=path, context=args.context)
-        except (config.ConfigException, OSError) as error:
-            raise TargetError(f"Cannot load the kubeconfig {path or '~/.kube/config'}: {error}") from error
+            listed: tuple[Any, Any] = config.list_kube_config_contexts(config_file=path)
+            contexts, current = listed
+            active: dict = next((c for c in contexts if c["name"] == args.context), {}) if args.context else current
+        except _KUBECONFIG_ERRORS as error:
+            raise TargetError(f"Cannot load the kubeconfig {shown}: {_first_line(error)}") from error
         defaults = project_defaults()
-        names = {"namespace": defaults["namespace"], "deploymentName": LAB_WORKLOAD, "hpaName": LAB_WORKLOAD,
-                 "nodePoolName": defaults["nodePoolName"]}  # fmt: skip
+        context_namespace = (active.get("context") or {}).get("namespace")
+        names = {"namespace": context_namespace or defaults["namespace"], "deploymentName": LAB_WORKLOAD,
+                 "hpaName": LAB_WORKLOAD, "nodePoolName": defaults["nodePoolName"]}  # fmt: skip
+        origin = f"the context {active.get('name')!r}" if context_namespace else "Pulumi.yaml's default"
     else:
         names = stack_outputs(args.stack, show_secrets=True, instead="--kubeconfig [PATH]")
         if "kubeconfig" not in names:
             raise TargetError(f"Stack {args.stack} has no kubeconfig output yet; run `pulumi up` or pass --kubeconfig.")
-        api_client = config.new_client_from_config_dict(json.loads(names["kubeconfig"]), context=args.context)
+        try:
+            api_client = config.new_client_from_config_dict(json.loads(names["kubeconfig"]), context=args.context)
+        except _KUBECONFIG_ERRORS as error:
+            raise TargetError(f"Cannot use stack {args.stack}'s kubeconfig: {_first_line(error)}") from error
+        origin = f"stack {args.stack}"
     target = WatchTarget(
         namespace=args.namespace or names["namespace"],
         deployment=args.deployment or names["deploymentName"],
         hpa=args.hpa or names["hpaName"],
         node_pool=args.node_pool or names["nodePoolName"],
+        namespace_origin="--namespace" if args.namespace else origin,
     )
     return ClusterSampler(api_client, target, timeout)
 
 
-def report(samples: list[Sample], report_dir: Path) -> None:
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
+def report(record: Record, report_dir: Path) -> None:
     """Draw the chart and print the key moments of what was sampled."""
-    if not samples:
+    if record.failures:
+        print(f"{len(record.failures)} sample(s) failed; the last: {record.failures[-1].error}")
+    if not record.samples:
         print("No sample of the cluster was taken; nothing to chart.")
         return
     load = read_locust_history(report_dir / LOCUST_HISTORY_CSV)
-    render_chart(samples, load, report_dir / TIMELINE_PNG)
-    start = timeline_start(samples, load)
-    print(f"\nKey moments (seconds since start):\n{format_moments(key_moments(samples), start)}")
+    render_chart(record.samples, load, report_dir / TIMELINE_PNG, record.failures)
+    start = timeline_start(record.samples, load)
+    print(f"\nKey moments (seconds since start):\n{format_moments(key_moments(record.samples), start)}")
     print(f"Timeline: {report_dir / TIMELINE_CSV}, chart: {report_dir / TIMELINE_PNG}")
 
 
@@ -211,18 +326,27 @@ class Watcher:
     """Samples in a background thread while the caller waits or runs something else (the load test)."""
 
     def __init__(
-        self, sampler: ClusterSampler, report_dir: Path, interval: float, duration: float | None = None
+        self,
+        sampler: ClusterSampler,
+        report_dir: Path,
+        interval: float,
+        duration: float | None = None,
+        first: Sample | None = None,
     ) -> None:
         self.report_dir = report_dir
         self._writer = TimelineWriter(report_dir / TIMELINE_CSV)
         self._stop = threading.Event()
         # An Event, not Thread.join: a join cut short by Ctrl+C can report a live thread as finished.
         self._done = threading.Event()
-        self._samples: list[Sample] = []
+        self.record = Record(samples=[], failures=[])
+        if first is not None:
+            _keep(first, self._writer, self.record)
 
         def run() -> None:
             try:
-                watch(sampler, self._writer, interval, self._stop, self._samples, duration)
+                if first is not None:
+                    self._stop.wait(interval)
+                watch(sampler, self._writer, interval, self._stop, self.record, duration)
             finally:
                 self._done.set()
 
@@ -232,19 +356,21 @@ class Watcher:
         self._thread.start()
         return self
 
-    def wait(self) -> None:
-        """Until the duration has passed; Ctrl+C ends it early, with what was sampled kept."""
+    def wait(self) -> bool:
+        """Until the duration has passed; Ctrl+C ends it early, with what was sampled kept. True if interrupted."""
         try:
             while not self._done.wait(timeout=0.5):
                 pass
         except KeyboardInterrupt:
             log.info("stopping on Ctrl+C")
+            return True
+        return False
 
     def __exit__(self, *_exc) -> None:
         self._stop.set()
         self._done.wait()
         self._writer.close()
-        report(self._samples, self.report_dir)
+        report(self.record, self.report_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,16 +388,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.interval <= 0:
         parser.error("--interval must be above 0")
+    if args.duration is not None and args.duration <= 0:
+        parser.error("--duration must be above 0")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
+        check_report_dir(args.report_dir)
         sampler = sampler_from_args(args, timeout=args.interval)
-    except TargetError as error:
+        first = first_sample(sampler)
+        create_report_dir(args.report_dir)
+    except (ReportDirError, TargetError, WatchError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    args.report_dir.mkdir(parents=True, exist_ok=True)
-    with Watcher(sampler, args.report_dir, args.interval, args.duration) as watcher:
-        watcher.wait()
-    return 0
+    with Watcher(sampler, args.report_dir, args.interval, args.duration, first=first) as watcher:
+        interrupted = watcher.wait()
+    # The first sample was taken, so there is a timeline; failures on the way are reported with it.
+    # Stopped by Ctrl+C, the watch did not run its course: 130, as a shell reports it.
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

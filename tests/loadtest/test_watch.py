@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from loadtest.timeline import LoadPoint, Sample, TimelineWriter, format_moments, key_moments, render_chart
+from loadtest.timeline import FailedSample, LoadPoint, Sample, TimelineWriter, format_moments, key_moments, render_chart
 from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, run_module
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
@@ -52,18 +52,23 @@ def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluste
         "--report-dir", str(report_dir),
     )  # fmt: skip
     assert run.code == 0, run.stderr
-    assert "sampling the cluster failed (HTTP 500 Internal Server Error); trying again" in run.stderr
+    assert (
+        "sample failed: reading the HorizontalPodAutoscaler tfserving/image-classifier failed: "
+        "HTTP 500 Internal Server Error"
+    ) in run.stderr
 
     rows = csv_rows(report_dir / "timeline.csv")
     assert list(rows[0]) == [
-        "time", "hpa_current_replicas", "hpa_desired_replicas", "hpa_cpu_utilization_percent", "ready_replicas",
-        "running_pods", "pending_pods", "pending_reasons", "nodes", "ready_nodes",
+        "time", "hpa_current_replicas", "hpa_desired_replicas", "hpa_cpu_utilization_percent",
+        "hpa_cpu_target_percent", "ready_replicas", "running_pods", "pending_pods", "pending_reasons", "nodes",
+        "ready_nodes",
     ]  # fmt: skip
     assert 6 <= len(rows) <= 9, "one row per successful sample, none for the failed one"
     first, unschedulable, _, creating, ready = rows[:5]
     assert (first["hpa_desired_replicas"], first["ready_replicas"], first["nodes"]) == ("1", "1", "1")
     assert (unschedulable["pending_pods"], unschedulable["pending_reasons"]) == ("1", "Unschedulable:1")
     assert unschedulable["hpa_cpu_utilization_percent"] == "95"
+    assert unschedulable["hpa_cpu_target_percent"] == "60"
     assert (creating["nodes"], creating["ready_nodes"], creating["pending_reasons"]) == (
         "2",
         "2",
@@ -105,7 +110,7 @@ def test_ctrl_c_stops_the_watch_and_keeps_what_it_sampled(cluster, tmp_path):
         time.sleep(0.1)
     watcher.send_signal(signal.SIGINT)
     stdout, stderr = watcher.communicate(timeout=20)
-    assert watcher.returncode == 0, stderr
+    assert watcher.returncode == 130, stderr
     assert "stopping on Ctrl+C" in stderr
     assert len(csv_rows(timeline)) >= 3
     assert (report_dir / "timeline.png").exists(), (stdout, stderr[-2000:])
@@ -126,7 +131,7 @@ def test_watch_without_a_cluster_says_what_to_pass(tmp_path):
 
 
 def sample(at, desired, ready, nodes, pending=0):
-    return Sample(at, desired, desired, 60, ready, ready, pending, "Unschedulable:1" if pending else "", nodes, nodes)
+    return Sample(at, desired, desired, 60, 60, ready, ready, pending, "Unschedulable:1" if pending else "", nodes, nodes)
 
 
 RECORDED = [
@@ -159,9 +164,10 @@ def test_key_moments_follow_the_timeline():
 def test_chart_carries_every_series(tmp_path):
     load = [LoadPoint(98 + second, 2 * (1 + second // 60), 2.0, 120.0) for second in range(0, 1100, 10)]
     path = tmp_path / "timeline.png"
-    labels = render_chart(RECORDED, load, path)
+    labels = render_chart(RECORDED, load, path, [FailedSample(150, "HTTP 500")])
     assert set(labels) == {
-        "users", "requests/s", "p95 latency (ms)", "desired replicas", "ready replicas", "pending pods", "nodes",
+        "users", "requests/s", "p95 latency (ms)", "HPA CPU use (%)", "HPA target (%)", "desired replicas",
+        "ready replicas", "pending: Unschedulable", "failed sample", "nodes",
     }  # fmt: skip
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -175,6 +181,6 @@ def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     assert [float(row["time"]) for row in rows] == [sample.time for sample in RECORDED]
     assert rows[2] == {
         "time": "110.000", "hpa_current_replicas": "3", "hpa_desired_replicas": "3",
-        "hpa_cpu_utilization_percent": "60", "ready_replicas": "1", "running_pods": "1", "pending_pods": "2",
+        "hpa_cpu_utilization_percent": "60", "hpa_cpu_target_percent": "60", "ready_replicas": "1", "running_pods": "1", "pending_pods": "2",
         "pending_reasons": "Unschedulable:1", "nodes": "1", "ready_nodes": "1",
     }  # fmt: skip

@@ -15,7 +15,10 @@ import base64
 import hashlib
 import json
 import re
+import socket
+import struct
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 
 from tests.loopback import JsonHandler, serve
@@ -38,6 +41,9 @@ class Behaviour:
     fail_every: int = 0  # every Nth predict answers 500 with an "error" body
     malformed_every: int = 0  # every Nth predict answers 200 with a body that is not JSON
     error_every: int = 0  # every Nth predict answers 200 with {"error": ...}, as TF Serving may
+    reset_every: int = 0  # every Nth predict is read, then the connection is reset (RST), unanswered
+    hang_after: int = 0  # every predict after the Nth is read and never answered
+    answer: str = ""  # a JSON body to answer every predict with instead of a prediction
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -70,7 +76,16 @@ class _Handler(JsonHandler):
         with behaviour.lock:
             behaviour.received.append(Received(self.path, request.get("signature_name"), images))
             count = len(behaviour.received)
-        if behaviour.fail_every and count % behaviour.fail_every == 0:
+        if behaviour.reset_every and count % behaviour.reset_every == 0:
+            # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+        elif behaviour.hang_after and count > behaviour.hang_after:
+            time.sleep(3600)
+        elif behaviour.answer:
+            self.answer(200, behaviour.answer.encode())
+        elif behaviour.fail_every and count % behaviour.fail_every == 0:
             self.answer(500, b'{"error": "Resource exhausted: OOM when allocating tensor"}')
         elif behaviour.malformed_every and count % behaviour.malformed_every == 0:
             self.answer(200, b"<html>upstream reset</html>")
@@ -87,9 +102,15 @@ def main() -> None:
     parser.add_argument("--fail-every", type=int, default=0, help="every Nth predict answers 500")
     parser.add_argument("--malformed-every", type=int, default=0, help="every Nth predict answers non-JSON")
     parser.add_argument("--error-every", type=int, default=0, help='every Nth predict answers 200 {"error": ...}')
+    parser.add_argument("--reset-every", type=int, default=0, help="every Nth predict: connection reset")
+    parser.add_argument("--hang-after", type=int, default=0, help="predicts after the Nth are never answered")
+    parser.add_argument("--answer", default="", help="a JSON body to answer every predict with")
     parser.add_argument("--model-name", default=Behaviour.model_name)
     args = parser.parse_args()
-    behaviour = Behaviour(args.model_name, args.fail_every, args.malformed_every, args.error_every)
+    behaviour = Behaviour(
+        args.model_name, args.fail_every, args.malformed_every, args.error_every,
+        args.reset_every, args.hang_after, args.answer,
+    )  # fmt: skip
     serve(type("Handler", (_Handler,), {"behaviour": behaviour}), args.port)
 
 
