@@ -8,10 +8,12 @@ shape runs the lab's steps unless --run-time asks for a constant load of -u user
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from pathlib import Path
 from typing import ClassVar
 
+import gevent
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
 from locust.runners import LocalRunner, WorkerRunner
@@ -139,6 +141,12 @@ def _prepare(environment: Environment, **_kwargs) -> None:
     PredictUser.network_timeout = PredictUser.connection_timeout = options.request_timeout
     if isinstance(environment.shape_class, LabLoadShape) and not isinstance(environment.runner, WorkerRunner):
         environment.shape_class.recorder = StepRecorder(environment.stats)
+    if not isinstance(environment.runner, WorkerRunner):
+        # Ctrl+C would raise KeyboardInterrupt in whichever user greenlet runs, printing its traceback; raise it
+        # in the main greenlet instead, where Locust expects it and writes its reports before it quits.
+        main_greenlet = gevent.get_hub().parent
+        assert main_greenlet is not None, "Locust runs its main loop in the hub's parent greenlet"
+        gevent.signal_handler(signal.SIGINT, lambda: main_greenlet.throw(KeyboardInterrupt))
 
 
 # The verdict and where it goes, from the quitting event to the quit event, which comes after Locust's tables.

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 from kubernetes import client, config
+from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
@@ -73,7 +74,9 @@ class ClusterSampler:
 
     def __init__(self, api_client: client.ApiClient, target: WatchTarget, timeout: float) -> None:
         # One attempt per call: a failed sample is reported once and the next one comes at the next interval.
+        # The REST client reads `retries` when it is built, so it is built again.
         api_client.configuration.retries = False
+        api_client.rest_client = rest.RESTClientObject(api_client.configuration)
         self.target = target
         self._apps = client.AppsV1Api(api_client)
         self._autoscaling = client.AutoscalingV2Api(api_client)

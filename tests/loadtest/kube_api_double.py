@@ -3,7 +3,9 @@
 It plays a script of cluster states, one per sample: each read of the HPA (the first
 read of a sample) moves to the next state, and the last state holds. A state with
 "error" answers that HPA read with HTTP 500, as an API server under strain may.
-Responses are shaped like the real API's. Run it as its own process:
+Responses are shaped like the real API's. A state may also play a hostile API for every
+path: "status" answers that HTTP status, "garbage" a 200 whose body is not JSON, "hang"
+never answers. Run it as its own process:
 
     python -m tests.loadtest.kube_api_double SCRIPT.json   (prints its URL)
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from typing import ClassVar
 from urllib.parse import parse_qs, urlparse
 
@@ -128,7 +131,14 @@ class _Handler(JsonHandler):
             if url.path == HPA_PATH:
                 self.position[0] = min(self.position[0] + 1, len(self.script) - 1)
             state = self.script[max(self.position[0], 0)]
-        if url.path == HPA_PATH:
+        if state.get("hang"):
+            time.sleep(3600)
+        elif state.get("garbage"):
+            self.answer(200, b"<html>gateway</html>")
+        elif state.get("status"):
+            code = state["status"]
+            self.answer(code, status_failure(code, "Forbidden" if code == 403 else "Unauthorized", "denied"))
+        elif url.path == HPA_PATH:
             if state.get("error"):
                 self.answer(500, status_failure(500, "InternalError", "etcdserver: request timed out"))
             else:

@@ -9,7 +9,16 @@ import time
 
 import pytest
 
-from loadtest.timeline import FailedSample, LoadPoint, Sample, TimelineWriter, format_moments, key_moments, render_chart
+from loadtest.timeline import (
+    FailedSample,
+    LoadPoint,
+    Sample,
+    TimelineWriter,
+    format_moments,
+    key_moments,
+    pending_by_reason,
+    render_chart,
+)
 from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, run_module
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
@@ -131,7 +140,8 @@ def test_watch_without_a_cluster_says_what_to_pass(tmp_path):
 
 
 def sample(at, desired, ready, nodes, pending=0):
-    return Sample(at, desired, desired, 60, 60, ready, ready, pending, "Unschedulable:1" if pending else "", nodes, nodes)
+    reasons = "Unschedulable:1" if pending else ""
+    return Sample(at, desired, desired, 60, 60, ready, ready, pending, reasons, nodes, nodes)
 
 
 RECORDED = [
@@ -181,6 +191,22 @@ def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     assert [float(row["time"]) for row in rows] == [sample.time for sample in RECORDED]
     assert rows[2] == {
         "time": "110.000", "hpa_current_replicas": "3", "hpa_desired_replicas": "3",
-        "hpa_cpu_utilization_percent": "60", "hpa_cpu_target_percent": "60", "ready_replicas": "1", "running_pods": "1", "pending_pods": "2",
+        "hpa_cpu_utilization_percent": "60", "hpa_cpu_target_percent": "60", "ready_replicas": "1",
+        "running_pods": "1", "pending_pods": "2",
         "pending_reasons": "Unschedulable:1", "nodes": "1", "ready_nodes": "1",
     }  # fmt: skip
+
+
+def test_a_watch_without_load_draws_only_the_cluster(tmp_path):
+    labels = render_chart(RECORDED, [], tmp_path / "timeline.png")
+    assert "users" not in labels and "p95 latency (ms)" not in labels
+    assert {"HPA CPU use (%)", "desired replicas", "nodes"} <= set(labels)
+
+
+def test_pending_pods_are_told_apart_by_reason():
+    waiting = [
+        Sample(1, 2, 2, 90, 60, 1, 1, 1, "Unschedulable:1", 1, 1),
+        Sample(2, 2, 2, 90, 60, 1, 1, 1, "ContainerCreating:1", 2, 2),
+        Sample(3, 2, 2, 50, 60, 2, 2, 0, "", 2, 2),
+    ]
+    assert pending_by_reason(waiting) == {"ContainerCreating": [0, 1, 0], "Unschedulable": [1, 0, 0]}
