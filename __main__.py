@@ -2,8 +2,10 @@
 
 import pulumi
 
+from infra import apis
 from infra.apis import ProjectApis, ProjectApisArgs
 from infra.cluster import Cluster, ClusterArgs
+from infra.identity import Workspace
 from infra.model_store import ModelStore, ModelStoreArgs
 from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
 from infra.settings import load_settings
@@ -21,6 +23,14 @@ cluster = Cluster(
         instance=settings.serving.instance,
     ),
 )
+workspace = Workspace(
+    project=project,
+    namespace=cluster.namespace,
+    workload_pool=cluster.workload_pool,
+    provider=cluster.provider,
+    iam_ready=project_apis.needs(apis.IAM),
+    namespace_ready=cluster.namespace_ready,
+)
 model_store = ModelStore(
     "model",
     ModelStoreArgs(
@@ -29,29 +39,22 @@ model_store = ModelStore(
         location=settings.cluster.region,
         apis=project_apis,
         cluster_name=settings.cluster.name,
-        namespace=cluster.namespace,
-        namespace_ready=cluster.namespace_ready,
         instance=settings.serving.instance,
-        workload_pool=cluster.workload_pool,
-        provider=cluster.provider,
+        workspace=workspace,
     ),
 )
 serving = Serving(
     "serving",
     ServingArgs(
         settings=settings.serving,
-        project=project,
         cluster_name=settings.cluster.name,
         model_name=settings.model.name,
         bucket_name=model_store.bucket_name,
         model_uri=model_store.model_uri,
         model_revision=model_store.revision,
-        workload_pool=cluster.workload_pool,
         model_copy=model_store.model_copy,
-        apis=project_apis,
-        namespace_ready=cluster.namespace_ready,
         node_pool_name=cluster.node_pool_name,
-        provider=cluster.provider,
+        workspace=workspace,
     ),
 )
 

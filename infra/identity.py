@@ -12,18 +12,25 @@ WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
 
 
 @dataclass(frozen=True)
-class WorkloadIdentityArgs:
+class Workspace:
+    """Where the stack's pods run: their namespace on the cluster, and what a resource for them needs."""
+
     project: str
-    account_id: str
-    display_name: str
     namespace: str
-    service_account_name: str
-    labels: dict[str, str]
     workload_pool: pulumi.Input[str]
     provider: k8s.Provider
-    # What the Google resources and the Kubernetes ones wait for (enabled APIs; the namespace).
-    google_ready: list[pulumi.Resource]
-    kubernetes_ready: list[pulumi.Resource]
+    # What Google identities wait for (the IAM API) and what Kubernetes objects wait for (the namespace).
+    iam_ready: list[pulumi.Resource]
+    namespace_ready: list[pulumi.Resource]
+
+
+@dataclass(frozen=True)
+class WorkloadIdentityArgs:
+    workspace: Workspace
+    account_id: str
+    display_name: str
+    service_account_name: str
+    labels: dict[str, str]
 
 
 class WorkloadIdentity(pulumi.ComponentResource):
@@ -40,12 +47,13 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfserving:infra:WorkloadIdentity", name, None, opts)
-        google = pulumi.ResourceOptions(parent=self, depends_on=args.google_ready)
+        workspace = args.workspace
+        google = pulumi.ResourceOptions(parent=self, depends_on=workspace.iam_ready)
         account = gcp.serviceaccount.Account(
             f"{name}-account",
             account_id=args.account_id,
             display_name=args.display_name,
-            project=args.project,
+            project=workspace.project,
             opts=google,
         )
         binding = gcp.serviceaccount.IAMMember(
@@ -53,7 +61,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             service_account_id=account.name,
             role=WORKLOAD_IDENTITY_ROLE,
             member=pulumi.Output.concat(
-                "serviceAccount:", args.workload_pool, f"[{args.namespace}/{args.service_account_name}]"
+                "serviceAccount:", workspace.workload_pool, f"[{workspace.namespace}/{args.service_account_name}]"
             ),
             opts=google,
         )
@@ -61,12 +69,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.service_account_name,
-                namespace=args.namespace,
+                namespace=workspace.namespace,
                 labels=args.labels,
                 annotations={"iam.gke.io/gcp-service-account": account.email},
             ),
             automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.kubernetes_ready),
+            opts=pulumi.ResourceOptions(parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready),
         )
         self.email = account.email
         self.member = account.member

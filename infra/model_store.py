@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from infra import apis, timing
 from infra.apis import ProjectApis
-from infra.identity import WorkloadIdentity, WorkloadIdentityArgs
+from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, Workspace
 from infra.labels import recommended_labels
 from infra.pods import (
     checkov_skips,
@@ -60,11 +60,8 @@ class ModelStoreArgs:
     location: str
     apis: ProjectApis
     cluster_name: str
-    namespace: str
-    namespace_ready: list[pulumi.Resource]
     instance: str
-    workload_pool: pulumi.Input[str]
-    provider: k8s.Provider
+    workspace: Workspace
 
 
 class ModelStore(pulumi.ComponentResource):
@@ -107,22 +104,21 @@ class ModelStore(pulumi.ComponentResource):
     def _copy_job(
         self, name: str, args: ModelStoreArgs, bucket: gcp.storage.Bucket, source: GcsModelSource, destination: str
     ) -> list[pulumi.Resource]:
+        workspace = args.workspace
         labels = recommended_labels(COPY_NAME, args.instance, "model-copy")
         copier = WorkloadIdentity(
             f"{name}-copier",
             WorkloadIdentityArgs(
-                project=args.project,
+                workspace=workspace,
                 account_id=f"{args.cluster_name}-copier",
                 display_name="Copies the served model into its bucket",
-                namespace=args.namespace,
                 service_account_name=COPY_NAME,
                 labels=labels,
-                workload_pool=args.workload_pool,
-                provider=args.provider,
-                google_ready=args.apis.needs(apis.IAM),
-                kubernetes_ready=args.namespace_ready,
             ),
             opts=pulumi.ResourceOptions(parent=self),
+        )
+        in_workspace = pulumi.ResourceOptions(
+            parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
         )
         grants = [
             gcp.storage.BucketIAMMember(
@@ -137,11 +133,11 @@ class ModelStore(pulumi.ComponentResource):
         # The copy serves nothing: no traffic may reach its pods. Egress stays open for Cloud Storage.
         no_ingress = k8s.networking.v1.NetworkPolicy(
             f"{name}-copy-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COPY_NAME, namespace=args.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=COPY_NAME, namespace=workspace.namespace, labels=labels),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels), policy_types=["Ingress"]
             ),
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.namespace_ready),
+            opts=in_workspace,
         )
         image = args.settings.copy_image
         job = k8s.batch.v1.Job(
@@ -149,7 +145,7 @@ class ModelStore(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 # Named after what it copies: another source, folder or image is another Job.
                 name=f"{COPY_NAME}-{self.revision[:10]}",
-                namespace=args.namespace,
+                namespace=workspace.namespace,
                 labels=labels,
                 annotations=checkov_skips(
                     image,
@@ -199,12 +195,13 @@ class ModelStore(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=args.provider,
-                depends_on=[*args.namespace_ready, *copier.ready, *grants, no_ingress],
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=timing.MODEL_COPY_TIMEOUT, update=timing.MODEL_COPY_TIMEOUT
+            opts=pulumi.ResourceOptions.merge(
+                in_workspace,
+                pulumi.ResourceOptions(
+                    depends_on=[*copier.ready, *grants, no_ingress],
+                    custom_timeouts=pulumi.CustomTimeouts(
+                        create=timing.MODEL_COPY_TIMEOUT, update=timing.MODEL_COPY_TIMEOUT
+                    ),
                 ),
             ),
         )

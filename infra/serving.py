@@ -10,10 +10,9 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from infra import apis, timing
-from infra.apis import ProjectApis
+from infra import timing
 from infra.cluster import serving_node_placement
-from infra.identity import WorkloadIdentity, WorkloadIdentityArgs
+from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, Workspace
 from infra.labels import recommended_labels
 from infra.pods import checkov_skips, restricted_container_security, restricted_pod_security, tmp_mount, tmp_volume
 from infra.settings import ServingSettings
@@ -32,18 +31,14 @@ BUCKET_READER_ROLE = "roles/storage.objectViewer"
 @dataclass(frozen=True)
 class ServingArgs:
     settings: ServingSettings
-    project: str
     cluster_name: str
     model_name: str
     bucket_name: pulumi.Input[str]
     model_uri: pulumi.Input[str]
     model_revision: str
-    workload_pool: pulumi.Input[str]
     model_copy: list[pulumi.Resource]
-    apis: ProjectApis
-    namespace_ready: list[pulumi.Resource]
     node_pool_name: pulumi.Input[str]
-    provider: k8s.Provider
+    workspace: Workspace
 
 
 class Serving(pulumi.ComponentResource):
@@ -63,22 +58,20 @@ class Serving(pulumi.ComponentResource):
         pod_selector = k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
         # Service, HPA, NetworkPolicy and PodDisruptionBudget share the Deployment's name.
         workload_metadata = k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels)
-        k8s_child = pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=args.namespace_ready)
+        workspace = args.workspace
+        k8s_child = pulumi.ResourceOptions(
+            parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
+        )
 
         # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
         reader = WorkloadIdentity(
             f"{name}-reader",
             WorkloadIdentityArgs(
-                project=args.project,
+                workspace=workspace,
                 account_id=f"{args.cluster_name}-serving",
                 display_name="TF Serving model reader",
-                namespace=settings.namespace,
                 service_account_name=APP_NAME,
                 labels=labels,
-                workload_pool=args.workload_pool,
-                provider=args.provider,
-                google_ready=args.apis.needs(apis.IAM),
-                kubernetes_ready=args.namespace_ready,
             ),
             opts=google_child,
         )
