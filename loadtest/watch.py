@@ -308,6 +308,8 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
 
 
 def _first_line(error: Exception) -> str:
+    if not isinstance(error, (config.ConfigException, OSError, yaml.YAMLError)):
+        return "it is not a kubeconfig (a YAML mapping of clusters, contexts and users)"
     return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
 
 

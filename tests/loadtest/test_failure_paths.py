@@ -248,7 +248,11 @@ def test_a_refused_api_is_one_line_per_sample_after_a_good_start(start_double, t
 
 @pytest.mark.parametrize(
     ("content", "message"),
-    [("{not: yaml: at all", "Cannot load the kubeconfig"), ("- a\n- list\n", "Cannot load the kubeconfig")],
+    [
+        ("{not: yaml: at all", "Cannot load the kubeconfig"),
+        ("- a\n- list\n", "it is not a kubeconfig (a YAML mapping of clusters, contexts and users)"),
+        ("just a line of text\n", "it is not a kubeconfig"),
+    ],
 )
 def test_a_kubeconfig_that_is_not_one_is_one_line(content, message, tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
