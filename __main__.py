@@ -4,8 +4,10 @@ import pulumi
 
 from infra import apis
 from infra.apis import ProjectApis, ProjectApisArgs
-from infra.cluster import Cluster, ClusterArgs
+from infra.cluster import SYSTEM_POOL_MAX_NODES, Cluster, ClusterArgs
+from infra.cost import CostInputs, hourly_cost
 from infra.identity import Workspace
+from infra.images import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
 from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
 from infra.settings import load_settings
@@ -13,7 +15,8 @@ from infra.settings import load_settings
 settings = load_settings()
 
 project = settings.cluster.project
-project_apis = ProjectApis("apis", ProjectApisArgs(project=project))
+gpu = settings.cluster.accelerator is not None
+project_apis = ProjectApis("apis", ProjectApisArgs(project=project, image_mirror=gpu))
 cluster = Cluster(
     "gke",
     ClusterArgs(
@@ -23,6 +26,20 @@ cluster = Cluster(
         instance=settings.serving.instance,
     ),
 )
+# GPU nodes stream their multi-GB image from a Docker Hub mirror; CPU nodes pull the lab's image as it is.
+image, image_ready = settings.serving.image, []
+if gpu:
+    mirror = ImageMirror(
+        "images",
+        ImageMirrorArgs(
+            project=project,
+            region=settings.cluster.region,
+            repository_id=f"{settings.cluster.name}-docker-hub",
+            reader=cluster.node_account_member,
+            apis_ready=project_apis.needs(*apis.IMAGE_MIRROR),
+        ),
+    )
+    image, image_ready = mirror.image(image), mirror.ready
 workspace = Workspace(
     project=project,
     namespace=cluster.namespace,
@@ -55,6 +72,9 @@ serving = Serving(
         model_copy=model_store.model_copy,
         node_pool_name=cluster.node_pool_name,
         workspace=workspace,
+        image=image,
+        image_ready=image_ready,
+        gpu=gpu,
     ),
 )
 
@@ -77,6 +97,20 @@ pulumi.export("hpaName", serving.hpa_name)
 pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelPath", model_store.model_uri)
 pulumi.export("kubeconfig", cluster.kubeconfig)
+pulumi.export(
+    "estimatedCostPerHour",
+    hourly_cost(
+        CostInputs(
+            machine_type=settings.cluster.machine_type,
+            accelerator=settings.cluster.accelerator,
+            spot=settings.cluster.spot_nodes,
+            system_machine_type=settings.cluster.system_machine_type,
+            min_nodes=settings.cluster.min_nodes,
+            max_nodes=settings.cluster.max_nodes,
+            system_max_nodes=SYSTEM_POOL_MAX_NODES,
+        )
+    ),
+)
 pulumi.export(
     "deploymentConsoleUrl",
     f"{console}/deployment/{zone}/{cluster_name}/{settings.serving.namespace}/{APP_NAME}/overview{project_query}",

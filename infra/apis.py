@@ -18,11 +18,16 @@ IAM = "iam.googleapis.com"  # the service accounts and Workload Identity binding
 RESOURCE_MANAGER = "cloudresourcemanager.googleapis.com"  # project-level IAM grants read the project's policy
 STORAGE = "storage.googleapis.com"  # the model bucket
 ALL = (COMPUTE, CONTAINER, IAM, RESOURCE_MANAGER, STORAGE)
+ARTIFACT_REGISTRY = "artifactregistry.googleapis.com"  # the Docker Hub mirror of GPU stacks
+IMAGE_STREAMING = "containerfilesystem.googleapis.com"  # GKE image streaming
+IMAGE_MIRROR = (ARTIFACT_REGISTRY, IMAGE_STREAMING)
 
 
 @dataclass(frozen=True)
 class ProjectApisArgs:
     project: str
+    # GPU stacks pull their image through a mirror and stream it.
+    image_mirror: bool = False
 
 
 class ProjectApis(pulumi.ComponentResource):
@@ -39,7 +44,7 @@ class ProjectApis(pulumi.ComponentResource):
                 disable_on_destroy=False,
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            for api in ALL
+            for api in (*ALL, *(IMAGE_MIRROR if args.image_mirror else ()))
         }
         self.register_outputs({})
 

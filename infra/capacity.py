@@ -27,6 +27,7 @@ _MEMORY_PER_VCPU_GIB: dict[tuple[str, str], Decimal] = {
         for family in ("n2", "n2d", "e2", "n4", "c3", "c3d", "c4")
         for klass, per_vcpu in (("standard", "4"), ("highmem", "8"), ("highcpu", "1"))
     },
+    ("g2", "standard"): Decimal("4"),
     ("c2", "standard"): Decimal("4"),
     ("c2d", "standard"): Decimal("4"),
     ("c2d", "highmem"): Decimal("8"),
@@ -61,6 +62,7 @@ _VCPU_SIZES: dict[tuple[str, str], tuple[int, ...]] = {
     ("c4", "standard"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
     ("c4", "highmem"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
     ("c4", "highcpu"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
+    ("g2", "standard"): (4, 8, 12, 16, 24, 32, 48, 96),
     ("c2", "standard"): (4, 8, 16, 30, 60),
     ("c2d", "standard"): (2, 4, 8, 16, 32, 56, 112),
     ("c2d", "highmem"): (2, 4, 8, 16, 32, 56, 112),

@@ -44,6 +44,7 @@ class Cluster(pulumi.ComponentResource):
     name: pulumi.Output[str]
     workload_pool: pulumi.Output[str]
     node_pool_name: pulumi.Output[str]
+    node_account_member: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
     namespace: str
@@ -72,7 +73,7 @@ class Cluster(pulumi.ComponentResource):
             for role in NODE_ROLES
         ]
 
-        def node_config(machine_type: str, taints: list[gcp.container.NodePoolNodeConfigTaintArgs] | None = None):
+        def node_config(machine_type: str, **serving_only):
             return gcp.container.NodePoolNodeConfigArgs(
                 machine_type=machine_type,
                 service_account=node_account.email,
@@ -84,7 +85,7 @@ class Cluster(pulumi.ComponentResource):
                     enable_secure_boot=True, enable_integrity_monitoring=True
                 ),
                 metadata={"disable-legacy-endpoints": "true"},
-                taints=taints,
+                **serving_only,
             )
 
         internet_access = self._nat(name, settings, args.apis) if settings.private_nodes else []
@@ -178,6 +179,8 @@ class Cluster(pulumi.ComponentResource):
                         key=SERVING_TAINT_KEY, value=SERVING_TAINT_VALUE, effect="NO_SCHEDULE"
                     )
                 ],
+                spot=settings.spot_nodes or None,
+                **_gpu_node_config(settings.accelerator),
             ),
             opts=pool_options,
         )
@@ -187,6 +190,7 @@ class Cluster(pulumi.ComponentResource):
             lambda config: config.workload_pool if config and config.workload_pool else ""
         )
         self.node_pool_name = serving_pool.name
+        self.node_account_member = node_account.member
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate).apply(
                 lambda parts: gke_kubeconfig(settings.project, settings.zone, *parts)
@@ -243,21 +247,43 @@ class Cluster(pulumi.ComponentResource):
         return [nat]
 
 
+def _gpu_node_config(accelerator: str | None) -> dict:
+    """One GPU per node with GKE's own driver installation, and image streaming for the multi-GB GPU image."""
+    if accelerator is None:
+        return {}
+    return {
+        "guest_accelerators": [
+            gcp.container.NodePoolNodeConfigGuestAcceleratorArgs(
+                type=accelerator,
+                count=1,
+                gpu_driver_installation_config=gcp.container.NodePoolNodeConfigGuestAcceleratorGpuDriverInstallationConfigArgs(
+                    gpu_driver_version="DEFAULT"
+                ),
+            )
+        ],
+        "gcfs_config": gcp.container.NodePoolNodeConfigGcfsConfigArgs(enabled=True),
+    }
+
+
 def pod_security_labels(level: str) -> dict[str, str]:
     """Enforce the Pod Security Standard, and audit and warn on it too, so kubectl shows why a pod is refused."""
     return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
 
 
-def serving_node_placement(node_pool_name: pulumi.Input[str]) -> dict:
-    """The node selector and toleration that put a pod on the serving pool, and only there."""
-    return {
-        "node_selector": {NODE_POOL_LABEL: node_pool_name},
-        "tolerations": [
-            k8s.core.v1.TolerationArgs(
-                key=SERVING_TAINT_KEY, operator="Equal", value=SERVING_TAINT_VALUE, effect="NoSchedule"
-            )
-        ],
-    }
+# GKE taints every GPU node with this key, so that only pods that ask for a GPU land there.
+GPU_TAINT_KEY = "nvidia.com/gpu"
+
+
+def serving_node_placement(node_pool_name: pulumi.Input[str], gpu: bool = False) -> dict:
+    """The node selector and tolerations that put a pod on the serving pool, and only there."""
+    tolerations = [
+        k8s.core.v1.TolerationArgs(
+            key=SERVING_TAINT_KEY, operator="Equal", value=SERVING_TAINT_VALUE, effect="NoSchedule"
+        )
+    ]
+    if gpu:
+        tolerations.append(k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule"))
+    return {"node_selector": {NODE_POOL_LABEL: node_pool_name}, "tolerations": tolerations}
 
 
 def gke_kubeconfig(project: str, zone: str, cluster_name: str, endpoint: str, ca_certificate: str) -> str:

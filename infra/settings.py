@@ -18,6 +18,7 @@ from pathlib import Path
 import pulumi
 from kubernetes.utils.quantity import parse_quantity
 
+from infra.accelerators import ACCELERATORS, NONE, gpu_problems
 from infra.capacity import DAEMONSET_CPU, DAEMONSET_MEMORY_BYTES, GIB, MIB, machine_type_problem, node_capacity
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
@@ -89,6 +90,9 @@ class ClusterSettings:
     max_nodes: int
     initial_nodes: int
     system_machine_type: str
+    # None for CPU serving (the lab), else the GPU type each serving node carries.
+    accelerator: str | None
+    spot_nodes: bool
     private_nodes: bool
     control_plane_authorized_networks: tuple[str, ...]
 
@@ -193,6 +197,8 @@ def load_settings() -> Settings:
         max_nodes=read.integer("maxNodes", 1, 1000),
         initial_nodes=read.integer("initialNodes", 0, 1000),
         system_machine_type=read.text("systemMachineType"),
+        accelerator=None if read.text("accelerator") == NONE else read.text("accelerator"),
+        spot_nodes=read.flag("spotNodes"),
         private_nodes=read.flag("privateNodes"),
         control_plane_authorized_networks=read.text_list("controlPlaneAuthorizedNetworks"),
     )
@@ -220,6 +226,7 @@ def load_settings() -> Settings:
     _check_cluster(cluster, read, problems)
     _check_model(model, read, problems)
     _check_serving(serving, cluster, read, problems)
+    _check_accelerator(cluster, serving, read, problems)
     if problems:
         raise SettingsError("Invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems))
     return Settings(cluster=cluster, model=model, serving=serving)
@@ -289,6 +296,16 @@ def _check_cluster(cluster: ClusterSettings, read: _Reader, problems: list[str])
                 f"{read.key(key)} {machine_type!r} is not a Compute Engine machine type: {problem}; "
                 "pick one from `gcloud compute machine-types list --zones <zone>`."
             )
+
+
+def _check_accelerator(cluster: ClusterSettings, serving: ServingSettings, read: _Reader, problems: list[str]) -> None:
+    if cluster.accelerator is None:
+        return
+    if cluster.accelerator not in ACCELERATORS:
+        problems.append(f"{read.key('accelerator')} {cluster.accelerator!r} is not one of {', '.join(ACCELERATORS)}.")
+        return
+    for problem in gpu_problems(cluster.accelerator, cluster.zone, cluster.machine_type, serving.image):
+        problems.append(f"{read.key('accelerator')} {cluster.accelerator}: {problem}.")
 
 
 def _check_cidrs(cidrs: tuple[str, ...], key: str, problems: list[str]) -> None:

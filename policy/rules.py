@@ -73,6 +73,38 @@ def deployment_requests_and_probes(args: ResourceValidationArgs, report_violatio
             )
 
 
+GPU_RESOURCE = "nvidia.com/gpu"
+# Values of gpuDriverVersion that leave the node without a driver GKE installs.
+NO_DRIVER = ("", "GPU_DRIVER_VERSION_UNSPECIFIED", "INSTALLATION_DISABLED")
+
+
+def gpus_have_drivers_and_tolerations(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == NODE_POOL:
+        for accelerator in (args.props.get("nodeConfig") or {}).get("guestAccelerators") or []:
+            version = (accelerator.get("gpuDriverInstallationConfig") or {}).get("gpuDriverVersion") or ""
+            if version in NO_DRIVER:
+                report_violation(
+                    f"GPU node pool with {accelerator.get('type')} lets GKE install no driver: its pods would not "
+                    "see the GPU. Set gpu_driver_installation_config to DEFAULT or LATEST.",
+                    None,
+                )
+    elif args.resource_type == DEPLOYMENT:
+        pod = ((args.props.get("spec") or {}).get("template") or {}).get("spec") or {}
+        wants_gpu = any(
+            GPU_RESOURCE in ((c.get("resources") or {}).get("limits") or {}) for c in _containers(args.props)
+        )
+        tolerated = any(
+            t.get("key") == GPU_RESOURCE and t.get("effect") in (None, "", "NoSchedule")
+            for t in pod.get("tolerations") or []
+        )
+        if wants_gpu and not tolerated:
+            report_violation(
+                f"Deployment asks for {GPU_RESOURCE} but does not tolerate GKE's {GPU_RESOURCE} taint on GPU nodes: "
+                "its pods would never schedule there. Add the toleration.",
+                None,
+            )
+
+
 def images_pinned(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != DEPLOYMENT:
         return
@@ -253,6 +285,12 @@ POLICIES = [
         config_schema=PolicyConfigSchema(
             properties={"deletionProtection": {"type": "boolean", "description": "the stack's deletionProtection"}}
         ),
+    ),
+    ResourceValidationPolicy(
+        name="gpu-drivers-and-tolerations",
+        description="GPU node pools have GKE install drivers, and pods that ask for a GPU tolerate the GPU taint.",
+        validate=gpus_have_drivers_and_tolerations,
+        enforcement_level=EnforcementLevel.MANDATORY,
     ),
     StackValidationPolicy(
         name="hpa-owns-replicas",

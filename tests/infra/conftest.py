@@ -13,3 +13,9 @@ def dev() -> Deployment:
 def prod() -> Deployment:
     """The larger example stack."""
     return run_program(stack_config("prod"), stack="prod")
+
+
+@pytest.fixture(scope="module")
+def gpu() -> Deployment:
+    """The T4 example stack."""
+    return run_program(stack_config("gpu"), stack="gpu")

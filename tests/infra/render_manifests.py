@@ -28,9 +28,9 @@ def render(stack: str, out_dir: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: dev and prod)")
+    parser.add_argument("--stack", action="append", help="stack to render (repeatable; default: dev, prod and gpu)")
     args = parser.parse_args()
-    for stack in args.stack or ["dev", "prod"]:
+    for stack in args.stack or ["dev", "prod", "gpu"]:
         for path in render(stack, args.out_dir):
             print(path)
 

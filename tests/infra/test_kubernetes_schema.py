@@ -11,7 +11,7 @@ def kubernetes_objects(deployment):
     return [resource for resource in deployment.resources if resource.type.startswith("kubernetes:")]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "gpu"])
 def test_objects_validate_against_the_strict_schema(stack, request):
     deployment = request.getfixturevalue(stack)
     objects = kubernetes_objects(deployment)

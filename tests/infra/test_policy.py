@@ -140,7 +140,7 @@ def test_node_pool_must_hold_the_hpa_minimum(dev):
     assert "holds at most 3 serving pod(s) (3 node(s), 1 per node), below the HPA's minimum of 4" in found[0]
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
+@pytest.mark.parametrize("stack", ["dev", "prod", "gpu"])
 def test_the_program_passes_the_whole_pack(stack, request):
     deployment = request.getfixturevalue(stack)
     reported: dict[str, list[str]] = {}
@@ -157,4 +157,20 @@ def test_the_program_passes_the_whole_pack(stack, request):
     mandatory = {p.name for p in rules.POLICIES if p.enforcement_level == EnforcementLevel.MANDATORY}
     assert not set(reported) & mandatory, reported
     # The lab's open load balancer draws advice on dev; prod names its ranges.
-    assert set(reported) == ({"load-balancer-has-ranges"} if stack == "dev" else set())
+    assert set(reported) == ({"load-balancer-has-ranges"} if stack in ("dev", "gpu") else set())
+
+
+def test_gpu_pools_need_drivers_and_gpu_pods_need_the_toleration(gpu):
+    validate = rules.gpus_have_drivers_and_tolerations
+    pool = copy.deepcopy(gpu.named(rules.NODE_POOL, "gke-pool").inputs)
+    assert violations(validate, resource_args(rules.NODE_POOL, pool)) == []
+    del pool["nodeConfig"]["guestAccelerators"][0]["gpuDriverInstallationConfig"]
+    (found,) = violations(validate, resource_args(rules.NODE_POOL, pool))
+    assert "lets GKE install no driver" in found
+
+    deployment = declared(gpu, rules.DEPLOYMENT)
+    assert violations(validate, resource_args(rules.DEPLOYMENT, deployment)) == []
+    pod = deployment["spec"]["template"]["spec"]
+    pod["tolerations"] = [t for t in pod["tolerations"] if t["key"] != "nvidia.com/gpu"]
+    (found,) = violations(validate, resource_args(rules.DEPLOYMENT, deployment))
+    assert "does not tolerate GKE's nvidia.com/gpu taint" in found

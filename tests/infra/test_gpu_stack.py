@@ -1,0 +1,120 @@
+"""The GPU option (stack gpu), Spot nodes, the refusals of what cannot work, and the cost estimate (issue 11)."""
+
+import pytest
+
+from infra.cost import CostInputs, hourly_cost
+from tests.infra.harness import TEST_PROJECT_ID, Deployment, run_program, stack_config
+from tests.infra.test_settings import failure
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+MIRROR = f"us-central1-docker.pkg.dev/{TEST_PROJECT_ID}/cluster-1-docker-hub"
+
+
+def serving_pool(deployment: Deployment) -> dict:
+    return deployment.named(NODE_POOL, "gke-pool").inputs
+
+
+def pod(deployment: Deployment) -> dict:
+    return deployment.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]
+
+
+def test_dev_stays_the_labs_cpu_system(dev):
+    config = serving_pool(dev)["nodeConfig"]
+    assert "guestAccelerators" not in config and "spot" not in config and "gcfsConfig" not in config
+    (container,) = pod(dev)["containers"]
+    assert container["image"] == "tensorflow/serving:2.8.0"
+    assert "nvidia.com/gpu" not in container["resources"]["limits"]
+    assert not dev.of_type("gcp:artifactregistry/repository:Repository")
+    assert not any("--enable_batching" in arg for arg in container["args"])
+
+
+def test_a_gpu_pool_has_one_gpu_per_node_with_gkes_driver_and_image_streaming(gpu):
+    config = serving_pool(gpu)["nodeConfig"]
+    assert config["machineType"] == "n1-standard-4"
+    assert config["guestAccelerators"] == [
+        {"type": "nvidia-tesla-t4", "count": 1, "gpuDriverInstallationConfig": {"gpuDriverVersion": "DEFAULT"}}
+    ]
+    assert config["gcfsConfig"] == {"enabled": True}
+
+
+def test_gpu_pods_ask_for_the_gpu_tolerate_its_taint_and_batch(gpu):
+    spec = pod(gpu)
+    (container,) = spec["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["resources"]["requests"] == {"cpu": "1", "memory": "8Gi"}
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
+    assert container["args"][-2:] == ["--enable_batching", "--batching_parameters_file=/etc/tfserving/batching.config"]
+    batching = gpu.named("kubernetes:core/v1:ConfigMap", "serving-batching").inputs
+    assert batching["metadata"]["name"] == "tfserving-batching"
+    parameters = batching["data"]["batching.config"]
+    for line in ("max_batch_size { value: 32 }", "batch_timeout_micros { value: 1000 }", "num_batch_threads"):
+        assert line in parameters
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "batching")
+    assert mount == {"name": "batching", "mountPath": "/etc/tfserving", "readOnly": True}
+    assert {"name": "batching", "configMap": {"name": "tfserving-batching"}} in spec["volumes"]
+
+
+def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gpu):
+    (container,) = pod(gpu)["containers"]
+    assert container["image"] == f"{MIRROR}/tensorflow/serving:2.8.0-gpu"
+    repository = gpu.one("gcp:artifactregistry/repository:Repository")
+    assert repository.inputs["mode"] == "REMOTE_REPOSITORY" and repository.inputs["format"] == "DOCKER"
+    assert repository.inputs["remoteRepositoryConfig"]["dockerRepository"] == {"publicRepository": "DOCKER_HUB"}
+    grant = gpu.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
+    assert grant.inputs["role"] == "roles/artifactregistry.reader"
+    assert grant.inputs["member"] == f"serviceAccount:cluster-1-nodes@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
+    assert {repository.urn, grant.urn} <= set(gpu.one(DEPLOYMENT).dependencies)
+    enabled = {api.inputs["service"]: api.urn for api in gpu.of_type("gcp:projects/service:Service")}
+    assert enabled["artifactregistry.googleapis.com"] in repository.dependencies
+    assert "containerfilesystem.googleapis.com" in enabled
+
+
+def test_spot_nodes_are_a_setting():
+    spot = run_program(stack_config("dev", spotNodes=True))
+    assert serving_pool(spot)["nodeConfig"]["spot"] is True
+    assert "spot" not in spot.named(NODE_POOL, "gke-system-pool").inputs["nodeConfig"], "GKE's own pods stay put"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"accelerator": "nvidia-a100"}, "tfserving-gke:accelerator 'nvidia-a100' is not one of none, nvidia-tesla-t4"),
+        (
+            {"accelerator": "nvidia-l4", "machineType": "g2-standard-4", "image": "tensorflow/serving:2.8.0-gpu"},
+            "tfserving-gke:accelerator nvidia-l4: zone us-central1-f does not offer nvidia-l4; choose one of "
+            "us-central1-a, us-central1-b, us-central1-c",
+        ),
+        (
+            {"accelerator": "nvidia-l4", "zone": "us-central1-a", "machineType": "g2-standard-4",
+             "image": "tensorflow/serving:2.8.0-gpu"},
+            "is not compiled for nvidia-l4's compute capability",
+        ),
+        (
+            {"accelerator": "nvidia-tesla-t4", "machineType": "e2-standard-4", "image": "tensorflow/serving:2.8.0-gpu"},
+            "nvidia-tesla-t4 attaches only to n1 machine types, not e2-standard-4",
+        ),
+        ({"accelerator": "nvidia-tesla-t4"}, "image tensorflow/serving:2.8.0 is not a GPU build"),
+        ({"accelerator": "nvidia-tesla-t4", "zone": "us-central1-d", "image": "tensorflow/serving:2.8.0-gpu"},
+         "zone us-central1-d does not offer nvidia-tesla-t4"),
+        ({"spotNodes": "often"}, "tfserving-gke:spotNodes must be true or false"),
+    ],
+)  # fmt: skip
+def test_what_cannot_work_is_refused_before_anything_exists(monkeypatch, overrides, expected):
+    assert expected in failure(monkeypatch, **overrides)
+
+
+def test_the_cost_estimate_comes_from_the_settings_and_one_table(dev, gpu):
+    assert dev.outputs["estimatedCostPerHour"] == {
+        # cluster fee 0.10 + load balancer 0.025 + one e2-medium 0.0335 + one n1-standard-4 0.19
+        "atRestUsd": 0.349,
+        # ... with two system nodes and three serving nodes
+        "atFullScaleUsd": 0.762,
+        "basis": "us-central1 list prices of 2026-11-28 (infra/cost.py)",
+    }
+    # Each T4 node adds 0.35 an hour.
+    assert gpu.outputs["estimatedCostPerHour"]["atRestUsd"] == pytest.approx(0.349 + 0.35)
+    spot = hourly_cost(CostInputs("n1-standard-4", "nvidia-tesla-t4", True, "e2-medium", 1, 3, 2))
+    assert spot["atRestUsd"] == pytest.approx(0.1585 + 0.052 + 0.175, abs=0.001)
+    unknown = hourly_cost(CostInputs("c3-standard-8", None, False, "e2-medium", 1, 3, 2))
+    assert unknown == {"unknown": "no price for c3-standard-8 in infra/cost.py"}
