@@ -130,6 +130,13 @@ class Cluster(pulumi.ComponentResource):
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{settings.project}.svc.id.goog",
             ),
+            # The PERFORMANCE profile collects the metrics the HPA scales on faster (GKE API, HPAProfile).
+            pod_autoscaling=gcp.container.ClusterPodAutoscalingArgs(hpa_profile=settings.hpa_profile),
+            # Managed Prometheus scrapes TF Serving's own request counts and latencies (the PodMonitoring).
+            monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
+                enable_components=["SYSTEM_COMPONENTS"],
+                managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
+            ),
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[*args.apis.needs(apis.CONTAINER, apis.COMPUTE), *node_grants, *internet_access],

@@ -26,6 +26,7 @@ from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, Workspace
 from infra.labels import recommended_labels
 from infra.pods import (
     checkov_skips,
+    no_ingress_policy,
     restricted_container_security,
     restricted_pod_security,
     tmp_mount,
@@ -130,14 +131,8 @@ class ModelStore(pulumi.ComponentResource):
             )
             for role in COPIER_ROLES
         ]
-        # The copy serves nothing: no traffic may reach its pods. Egress stays open for Cloud Storage.
-        no_ingress = k8s.networking.v1.NetworkPolicy(
-            f"{name}-copy-network-policy",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=COPY_NAME, namespace=workspace.namespace, labels=labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels), policy_types=["Ingress"]
-            ),
-            opts=in_workspace,
+        no_ingress = no_ingress_policy(
+            f"{name}-copy-network-policy", COPY_NAME, workspace.namespace, labels, in_workspace
         )
         image = args.settings.copy_image
         job = k8s.batch.v1.Job(

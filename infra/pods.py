@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
 
 # Any high UID works: neither TF Serving nor gcloud needs a user of its own, and a high one cannot clash.
@@ -47,3 +48,17 @@ def checkov_skips(image: str, reasons: dict[str, str]) -> dict[str, str]:
     if "@sha256:" not in image:
         reasons["CKV_K8S_43"] = "Pinned by tag; set the image setting to a digest to pin harder"
     return {f"checkov.io/skip{index}": f"{check}={reason}" for index, (check, reason) in enumerate(reasons.items(), 1)}
+
+
+def no_ingress_policy(
+    resource_name: str, name: str, namespace: str, labels: dict[str, str], opts: pulumi.ResourceOptions
+) -> k8s.networking.v1.NetworkPolicy:
+    """For pods that serve nothing: no traffic may reach them. Egress stays open (Cloud Storage, registries)."""
+    return k8s.networking.v1.NetworkPolicy(
+        resource_name,
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels),
+        spec=k8s.networking.v1.NetworkPolicySpecArgs(
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels), policy_types=["Ingress"]
+        ),
+        opts=opts,
+    )

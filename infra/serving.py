@@ -14,32 +14,29 @@ from infra import timing
 from infra.cluster import serving_node_placement
 from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, Workspace
 from infra.labels import recommended_labels
-from infra.pods import checkov_skips, restricted_container_security, restricted_pod_security, tmp_mount, tmp_volume
+from infra.pods import checkov_skips, restricted_pod_security, tmp_volume
 from infra.settings import ServingSettings
+from infra.tfserving import (
+    GRPC_PORT,
+    METRICS_PATH,
+    REST_PORT,
+    REST_PORT_NAME,
+    config_volume,
+    server_files,
+    tf_serving_container,
+)
+from infra.warm_capacity import SERVING_PRIORITY_CLASS, WarmCapacity, WarmCapacityArgs
 
-# The lab's object names; every Kubernetes name the stack uses is defined here.
+# The lab's object names; every Kubernetes name of the serving system is defined here.
 APP_NAME = "image-classifier"
 CONFIG_MAP_NAME = "tfserving-configs"
-BATCHING_CONFIG_MAP_NAME = "tfserving-batching"
-BATCHING_VOLUME = "batching"
-BATCHING_DIR = "/etc/tfserving"
-BATCHING_FILE = "batching.config"
-# Server-side batching for GPU replicas, after TF Serving's batching guide: the largest batch the model
-# runs well (NVIDIA's ResNet figures on a T4 gain up to batch 8-32), a 1 ms timeout ("slightly above
-# zero ... smooths out batch sizes when the request rate is low"), a batch thread per vCPU of the node,
-# and a queue of as many batches as threads, for online serving that prefers scaling out to queueing.
-GPU_BATCHING = """\
-max_batch_size { value: 32 }
-batch_timeout_micros { value: 1000 }
-num_batch_threads { value: 4 }
-max_enqueued_batches { value: 4 }
-"""
-CONTAINER_NAME = "tf-serving"
-GRPC_PORT = 8500
-REST_PORT = 8501
+SERVER_CONFIG_MAP_NAME = "tfserving-server-config"
 WORKLOAD_LABEL_NAME = "tf-serving"
 COMPONENT = "model-server"
 BUCKET_READER_ROLE = "roles/storage.objectViewer"
+# GKE Managed Prometheus scrapes TF Serving's metrics endpoint with this custom resource.
+POD_MONITORING_API = "monitoring.googleapis.com/v1"
+SCRAPE_INTERVAL = "15s"
 
 
 @dataclass(frozen=True)
@@ -111,17 +108,27 @@ class Serving(pulumi.ComponentResource):
         config_data = pulumi.Output.from_input(args.model_uri).apply(
             lambda model_uri: {"MODEL_NAME": args.model_name, "MODEL_PATH": model_uri}
         )
-        batching = (
-            k8s.core.v1.ConfigMap(
-                f"{name}-batching",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=BATCHING_CONFIG_MAP_NAME, namespace=settings.namespace, labels=labels
-                ),
-                data={BATCHING_FILE: GPU_BATCHING},
-                opts=k8s_child,
-            )
-            if args.gpu
-            else None
+        files = server_files(settings.tuning, args.gpu)
+        server_config = k8s.core.v1.ConfigMap(
+            f"{name}-server-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVER_CONFIG_MAP_NAME, namespace=settings.namespace, labels=labels
+            ),
+            data=files.data,
+            opts=k8s_child,
+        )
+        # New replicas preempt the warm placeholder at once; no cluster-wide default changes.
+        warm = WarmCapacity(
+            f"{name}-warm",
+            WarmCapacityArgs(
+                settings=settings,
+                workspace=workspace,
+                image=args.image,
+                gpu=args.gpu,
+                node_pool_name=args.node_pool_name,
+                ready=args.image_ready,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
@@ -154,7 +161,9 @@ class Serving(pulumi.ComponentResource):
                         # envFrom is read at start only, and a new model under the same path is not reloaded:
                         # new ConfigMap content or a new model must roll the pods.
                         annotations={
-                            "tfserving.dev/config-hash": config_data.apply(_content_hash),
+                            "tfserving.dev/config-hash": pulumi.Output.all(config_data, files.data).apply(
+                                lambda parts: _content_hash({**parts[0], **parts[1]})
+                            ),
                             "tfserving.dev/model-revision": args.model_revision,
                         },
                     ),
@@ -162,13 +171,31 @@ class Serving(pulumi.ComponentResource):
                         service_account_name=reader.service_account_name,
                         automount_service_account_token=False,
                         security_context=restricted_pod_security(),
-                        containers=[_tf_serving_container(settings, args.model_name, config_map, args.image, batching)],
-                        volumes=[tmp_volume("1Gi"), *_batching_volume(batching)],
+                        priority_class_name=SERVING_PRIORITY_CLASS,
+                        containers=[
+                            tf_serving_container(settings, config_map.metadata.name, args.image, files, args.gpu)
+                        ],
+                        volumes=[tmp_volume("1Gi"), config_volume(server_config.metadata.name)],
                         **serving_node_placement(args.node_pool_name, gpu=args.gpu),
                     ),
                 ),
             ),
-            opts=pulumi.ResourceOptions.merge(k8s_child, rollout),
+            opts=pulumi.ResourceOptions.merge(
+                k8s_child.merge(rollout), pulumi.ResourceOptions(depends_on=warm.priority_classes)
+            ),
+        )
+
+        # GKE Managed Prometheus scrapes each replica's request counts and latencies into Cloud Monitoring.
+        k8s.apiextensions.CustomResource(
+            f"{name}-pod-monitoring",
+            api_version=POD_MONITORING_API,
+            kind="PodMonitoring",
+            metadata=workload_metadata,
+            spec={
+                "selector": {"matchLabels": selector},
+                "endpoints": [{"port": REST_PORT_NAME, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}],
+            },
+            opts=k8s_child,
         )
 
         service = k8s.core.v1.Service(
@@ -254,61 +281,3 @@ class Serving(pulumi.ComponentResource):
 
 def _content_hash(data: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _batching_volume(batching: k8s.core.v1.ConfigMap | None) -> list[k8s.core.v1.VolumeArgs]:
-    if batching is None:
-        return []
-    source = k8s.core.v1.ConfigMapVolumeSourceArgs(name=batching.metadata.name)
-    return [k8s.core.v1.VolumeArgs(name=BATCHING_VOLUME, config_map=source)]
-
-
-def _tf_serving_container(
-    settings: ServingSettings,
-    model_name: str,
-    config_map: k8s.core.v1.ConfigMap,
-    image: str,
-    batching: k8s.core.v1.ConfigMap | None,
-) -> k8s.core.v1.ContainerArgs:
-    grpc_open = k8s.core.v1.TCPSocketActionArgs(port=GRPC_PORT)
-    batching_args = [] if batching is None else [
-        "--enable_batching", f"--batching_parameters_file={BATCHING_DIR}/{BATCHING_FILE}"
-    ]  # fmt: skip
-    mounts = [tmp_mount()]
-    if batching is not None:
-        mounts.append(k8s.core.v1.VolumeMountArgs(name=BATCHING_VOLUME, mount_path=BATCHING_DIR, read_only=True))
-    limits = {"memory": settings.memory_limit, **({"nvidia.com/gpu": "1"} if batching is not None else {})}
-    return k8s.core.v1.ContainerArgs(
-        name=CONTAINER_NAME,
-        image=image,
-        args=["--model_name=$(MODEL_NAME)", "--model_base_path=$(MODEL_PATH)", *batching_args],
-        env_from=[
-            k8s.core.v1.EnvFromSourceArgs(
-                config_map_ref=k8s.core.v1.ConfigMapEnvSourceArgs(name=config_map.metadata.name)
-            )
-        ],
-        ports=[
-            k8s.core.v1.ContainerPortArgs(name="http", container_port=REST_PORT, protocol="TCP"),
-            k8s.core.v1.ContainerPortArgs(name="grpc", container_port=GRPC_PORT, protocol="TCP"),
-        ],
-        image_pull_policy="IfNotPresent",
-        resources=k8s.core.v1.ResourceRequirementsArgs(
-            requests={"cpu": settings.cpu_request, "memory": settings.memory_request},
-            limits=limits,
-        ),
-        security_context=restricted_container_security(),
-        volume_mounts=mounts,
-        # TF Serving opens its ports once the model is loaded; allow a slow first load before liveness counts.
-        startup_probe=k8s.core.v1.ProbeArgs(
-            tcp_socket=grpc_open, period_seconds=10, failure_threshold=timing.MODEL_LOAD_SECONDS // 10
-        ),
-        liveness_probe=k8s.core.v1.ProbeArgs(tcp_socket=grpc_open, period_seconds=10, failure_threshold=3),
-        # Model metadata is served only by a loaded model, so "ready" means "can predict".
-        readiness_probe=k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path=f"/v1/models/{model_name}/metadata", port=REST_PORT),
-            initial_delay_seconds=10,
-            period_seconds=5,
-            timeout_seconds=5,
-            failure_threshold=10,
-        ),
-    )

@@ -22,6 +22,7 @@ from infra.accelerators import ACCELERATORS, NONE, gpu_problems
 from infra.capacity import DAEMONSET_CPU, DAEMONSET_MEMORY_BYTES, GIB, MIB, machine_type_problem, node_capacity
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
+HPA_PROFILES = ("PERFORMANCE", "NONE")
 
 _ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 _GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>\S+?)/?$")
@@ -93,6 +94,7 @@ class ClusterSettings:
     # None for CPU serving (the lab), else the GPU type each serving node carries.
     accelerator: str | None
     spot_nodes: bool
+    hpa_profile: str
     private_nodes: bool
     control_plane_authorized_networks: tuple[str, ...]
 
@@ -111,6 +113,16 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class ServerTuning:
+    """TF Serving's flags for the pod it runs in; 0 and False keep its own defaults (the lab's behaviour)."""
+
+    intra_op_threads: int
+    inter_op_threads: int
+    rest_api_threads: int
+    batching: bool
+
+
+@dataclass(frozen=True)
 class ServingSettings:
     instance: str
     namespace: str
@@ -122,6 +134,8 @@ class ServingSettings:
     max_replicas: int
     target_cpu_utilization: int
     allowed_source_ranges: tuple[str, ...]
+    spare_replicas: int
+    tuning: ServerTuning
 
 
 @dataclass(frozen=True)
@@ -199,6 +213,7 @@ def load_settings() -> Settings:
         system_machine_type=read.text("systemMachineType"),
         accelerator=None if read.text("accelerator") == NONE else read.text("accelerator"),
         spot_nodes=read.flag("spotNodes"),
+        hpa_profile=read.text("hpaProfile"),
         private_nodes=read.flag("privateNodes"),
         control_plane_authorized_networks=read.text_list("controlPlaneAuthorizedNetworks"),
     )
@@ -221,6 +236,13 @@ def load_settings() -> Settings:
         max_replicas=read.integer("maxReplicas", 1, 1000),
         target_cpu_utilization=read.integer("targetCpuUtilization", 1, 100),
         allowed_source_ranges=read.text_list("allowedSourceRanges"),
+        spare_replicas=read.integer("spareReplicas", 0, 100),
+        tuning=ServerTuning(
+            intra_op_threads=read.integer("tensorflowIntraOpThreads", 0, 512),
+            inter_op_threads=read.integer("tensorflowInterOpThreads", 0, 512),
+            rest_api_threads=read.integer("restApiThreads", 0, 4096),
+            batching=read.flag("serverBatching"),
+        ),
     )
 
     _check_cluster(cluster, read, problems)
@@ -276,6 +298,10 @@ def _check_cluster(cluster: ClusterSettings, read: _Reader, problems: list[str])
         problems.append(
             f"{read.key('releaseChannel')} {cluster.release_channel!r} is not a release channel; "
             f"use one of {', '.join(RELEASE_CHANNELS)}."
+        )
+    if cluster.hpa_profile not in HPA_PROFILES:
+        problems.append(
+            f"{read.key('hpaProfile')} {cluster.hpa_profile!r} is not an HPA profile; use {' or '.join(HPA_PROFILES)}."
         )
     if cluster.min_nodes > cluster.max_nodes:
         problems.append(
@@ -404,6 +430,13 @@ def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Re
             f"({serving.max_replicas}); lower minReplicas or raise maxReplicas."
         )
     _check_cidrs(serving.allowed_source_ranges, read.key("allowedSourceRanges"), problems)
+    # One serving-sized pod per serving node: warm spares and the minimum replicas each need a node of their own.
+    if serving.spare_replicas and serving.spare_replicas + serving.min_replicas > cluster.max_nodes:
+        problems.append(
+            f"{read.key('spareReplicas')} ({serving.spare_replicas}) plus {read.key('minReplicas')} "
+            f"({serving.min_replicas}) need {serving.spare_replicas + serving.min_replicas} serving nodes, above "
+            f"{read.key('maxNodes')} ({cluster.max_nodes}); lower spareReplicas or raise maxNodes."
+        )
 
     cpu = _quantity(serving.cpu_request, read.key("cpuRequest"), "3 or 2500m", problems)
     memory = _memory(serving.memory_request, read.key("memoryRequest"), "4Gi or 4096Mi", problems)

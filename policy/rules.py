@@ -46,8 +46,15 @@ def _namespaced_name(props: Mapping[str, Any]) -> tuple[str, str]:
     return metadata.get("namespace") or "default", metadata.get("name") or ""
 
 
+# Pods that only hold room for serving replicas (infra/warm_capacity.py): they serve nothing, so they need no probes.
+PLACEHOLDER_COMPONENT = "capacity-placeholder"
+
+
 def deployment_requests_and_probes(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != DEPLOYMENT:
+        return
+    labels = (args.props.get("metadata") or {}).get("labels") or {}
+    if labels.get("app.kubernetes.io/component") == PLACEHOLDER_COMPONENT:
         return
     for container in _containers(args.props):
         name = container.get("name", "?")

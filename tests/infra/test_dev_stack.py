@@ -77,7 +77,7 @@ def test_kubernetes_provider_uses_the_gke_auth_plugin_and_waits_for_the_pool(dev
 def test_every_kubernetes_object_goes_through_the_cluster_provider(dev):
     provider = dev.one(K8S_PROVIDER)
     objects = [resource for resource in dev.resources if resource.type.startswith("kubernetes:")]
-    assert len(objects) == 11
+    assert len(objects) == 14
     for resource in objects:
         assert resource.provider == f"{provider.urn}::{provider.name}-id", resource.name
 
@@ -92,7 +92,7 @@ def test_model_bucket_is_private_uniform_and_emptied_on_destroy(dev):
 
 
 def test_config_map_points_at_the_model_in_the_bucket(dev):
-    config_map = dev.one(CONFIG_MAP).inputs
+    config_map = dev.named(CONFIG_MAP, "serving-config").inputs
     assert config_map["metadata"]["name"] == "tfserving-configs"
     assert config_map["data"] == {
         "MODEL_NAME": "image_classifier",
@@ -109,7 +109,11 @@ def test_deployment_runs_the_labs_container_without_replicas(dev):
     tf_serving = container(dev)
     assert tf_serving["name"] == "tf-serving"
     assert tf_serving["image"] == "tensorflow/serving:2.8.0"
-    assert tf_serving["args"] == ["--model_name=$(MODEL_NAME)", "--model_base_path=$(MODEL_PATH)"]
+    assert tf_serving["args"] == [
+        "--model_name=$(MODEL_NAME)",
+        "--model_base_path=$(MODEL_PATH)",
+        "--monitoring_config_file=/etc/tfserving/monitoring.config",
+    ], "the lab's flags, plus the metrics endpoint; no tuning flag unless a setting asks"
     assert tf_serving["envFrom"] == [{"configMapRef": {"name": "tfserving-configs"}}]
     assert {(port["containerPort"], port["name"]) for port in tf_serving["ports"]} == {(8500, "grpc"), (8501, "http")}
     assert tf_serving["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
@@ -118,7 +122,8 @@ def test_deployment_runs_the_labs_container_without_replicas(dev):
 def test_ready_means_the_model_is_loaded_and_a_slow_load_is_tolerated(dev):
     tf_serving = container(dev)
     readiness = tf_serving["readinessProbe"]
-    assert readiness["httpGet"] == {"path": "/v1/models/image_classifier/metadata", "port": 8501}
+    script = readiness["exec"]["command"][-1]
+    assert "/v1/models/$MODEL_NAME:predict" in script and "/v1/models/$MODEL_NAME/metadata" in script
     startup = tf_serving["startupProbe"]
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
     assert tf_serving["livenessProbe"]["tcpSocket"] == {"port": 8500}
@@ -228,6 +233,7 @@ def test_components_group_the_resources_by_concern(dev):
         "tfserving:infra:ModelStore",
         "tfserving:infra:Serving",
         "tfserving:infra:WorkloadIdentity",
+        "tfserving:infra:WarmCapacity",
     }
     parent_of = {
         resource.type: dev.by_urn(resource.parent).type

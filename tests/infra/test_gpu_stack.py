@@ -44,15 +44,16 @@ def test_gpu_pods_ask_for_the_gpu_tolerate_its_taint_and_batch(gpu):
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert container["resources"]["requests"] == {"cpu": "1", "memory": "8Gi"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
-    assert container["args"][-2:] == ["--enable_batching", "--batching_parameters_file=/etc/tfserving/batching.config"]
-    batching = gpu.named("kubernetes:core/v1:ConfigMap", "serving-batching").inputs
-    assert batching["metadata"]["name"] == "tfserving-batching"
-    parameters = batching["data"]["batching.config"]
+    assert "--enable_batching" in container["args"]
+    assert "--batching_parameters_file=/etc/tfserving/batching.config" in container["args"]
+    server_config = gpu.named("kubernetes:core/v1:ConfigMap", "serving-server-config").inputs
+    assert server_config["metadata"]["name"] == "tfserving-server-config"
+    parameters = server_config["data"]["batching.config"]
     for line in ("max_batch_size { value: 32 }", "batch_timeout_micros { value: 1000 }", "num_batch_threads"):
         assert line in parameters
-    mount = next(m for m in container["volumeMounts"] if m["name"] == "batching")
-    assert mount == {"name": "batching", "mountPath": "/etc/tfserving", "readOnly": True}
-    assert {"name": "batching", "configMap": {"name": "tfserving-batching"}} in spec["volumes"]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "server-config")
+    assert mount == {"name": "server-config", "mountPath": "/etc/tfserving", "readOnly": True}
+    assert {"name": "server-config", "configMap": {"name": "tfserving-server-config"}} in spec["volumes"]
 
 
 def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gpu):

@@ -16,7 +16,11 @@ def test_prod_stack_scales_wider_in_its_own_namespace(prod):
     namespace = prod.one("kubernetes:core/v1:Namespace")
     assert namespace.inputs["metadata"]["name"] == "serving"
     for resource in prod.resources:
-        if resource.type.startswith("kubernetes:") and resource is not namespace:
+        cluster_scoped = resource.type in (
+            "kubernetes:core/v1:Namespace",
+            "kubernetes:scheduling.k8s.io/v1:PriorityClass",
+        )
+        if resource.type.startswith("kubernetes:") and not cluster_scoped:
             assert resource.inputs["metadata"]["namespace"] == "serving", resource.name
             assert namespace.urn in resource.dependencies, resource.name
 
@@ -53,5 +57,5 @@ def test_local_model_is_uploaded_file_by_file_instead_of_transferred(tmp_path):
         assert obj.inputs["source"].path.startswith(str(model))
     serving = deployment.one("kubernetes:apps/v1:Deployment")
     assert {obj.urn for obj in objects} <= set(serving.dependencies)
-    config = deployment.one("kubernetes:core/v1:ConfigMap").inputs["data"]
+    config = deployment.named("kubernetes:core/v1:ConfigMap", "serving-config").inputs["data"]
     assert config["MODEL_PATH"] == f"gs://{TEST_PROJECT_ID}-bucket/mine"

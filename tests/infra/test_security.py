@@ -34,9 +34,16 @@ def test_serving_pods_meet_the_restricted_pod_security_standard(dev):
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
     }
-    # The only writable place is an emptyDir at /tmp; no volume type the standard forbids.
-    assert spec["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
-    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    # The only writable place is an emptyDir at /tmp, beside TF Serving's read-only config files; no volume type
+    # the standard forbids.
+    assert spec["volumes"] == [
+        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+        {"name": "server-config", "configMap": {"name": "tfserving-server-config"}},
+    ]
+    assert container["volumeMounts"] == [
+        {"name": "tmp", "mountPath": "/tmp"},
+        {"name": "server-config", "mountPath": "/etc/tfserving", "readOnly": True},
+    ]
 
 
 def test_no_api_token_is_mounted_and_memory_is_limited_but_cpu_is_not(dev):

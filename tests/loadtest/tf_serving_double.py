@@ -44,6 +44,7 @@ class Behaviour:
     reset_every: int = 0  # every Nth predict is read, then the connection is reset (RST), unanswered
     hang_after: int = 0  # every predict after the Nth is read and never answered
     answer: str = ""  # a JSON body to answer every predict with instead of a prediction
+    predict_status: int = 0  # answer every predict with this HTTP status and an error body
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +53,12 @@ class _Handler(JsonHandler):
     behaviour: Behaviour
 
     def do_GET(self) -> None:
+        metadata = re.match(r"^/v1/models/(?P<model>[^/:]+)/metadata$", self.path)
+        if metadata:
+            found = metadata["model"] == self.behaviour.model_name
+            body = {"model_spec": {"name": metadata["model"]}} if found else {"error": "Servable not found"}
+            self.answer(200 if found else 404, body)
+            return
         if self.path != "/_received":
             self.answer(404, b'{"error": "not found"}')
             return
@@ -76,7 +83,9 @@ class _Handler(JsonHandler):
         with behaviour.lock:
             behaviour.received.append(Received(self.path, request.get("signature_name"), images))
             count = len(behaviour.received)
-        if behaviour.reset_every and count % behaviour.reset_every == 0:
+        if behaviour.predict_status:
+            self.answer(behaviour.predict_status, b'{"error": "No signature named serving_preprocess"}')
+        elif behaviour.reset_every and count % behaviour.reset_every == 0:
             # SO_LINGER with a zero timeout makes close() send RST instead of FIN.
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
@@ -105,11 +114,12 @@ def main() -> None:
     parser.add_argument("--reset-every", type=int, default=0, help="every Nth predict: connection reset")
     parser.add_argument("--hang-after", type=int, default=0, help="predicts after the Nth are never answered")
     parser.add_argument("--answer", default="", help="a JSON body to answer every predict with")
+    parser.add_argument("--predict-status", type=int, default=0, help="answer every predict with this status")
     parser.add_argument("--model-name", default=Behaviour.model_name)
     args = parser.parse_args()
     behaviour = Behaviour(
         args.model_name, args.fail_every, args.malformed_every, args.error_every,
-        args.reset_every, args.hang_after, args.answer,
+        args.reset_every, args.hang_after, args.answer, args.predict_status,
     )  # fmt: skip
     serve(type("Handler", (_Handler,), {"behaviour": behaviour}), args.port)
 

@@ -1,0 +1,142 @@
+"""Warm capacity: serving-sized slots kept by low-priority placeholders, so a new replica starts at once.
+
+A placeholder asks for what a serving replica asks for, on the serving pool, running the
+serving image (so the node has it pulled), at a priority below the serving pods'. A new
+replica preempts it at once instead of waiting 80-120 s for a node; the evicted
+placeholder goes Pending, and the cluster autoscaler adds a node for it in the background.
+Its priority is -10: the cluster autoscaler ignores pods below -10 when scaling up (its
+FAQ, "How can I configure overprovisioning"), so -10 is the lowest that still brings the
+spare node back. It never preempts anything itself (preemptionPolicy: Never). The serving
+pods get a PriorityClass of their own; no cluster-wide default changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra import timing
+from infra.cluster import serving_node_placement
+from infra.identity import Workspace
+from infra.labels import recommended_labels
+from infra.pods import checkov_skips, no_ingress_policy, restricted_container_security, restricted_pod_security
+from infra.settings import ServingSettings
+from infra.tfserving import serving_resources
+
+SERVING_PRIORITY_CLASS = "tfserving-serving"
+SERVING_PRIORITY = 1000
+PLACEHOLDER_PRIORITY_CLASS = "tfserving-spare"
+PLACEHOLDER_PRIORITY = -10
+PLACEHOLDER_NAME = "image-classifier-spare"
+
+
+@dataclass(frozen=True)
+class WarmCapacityArgs:
+    settings: ServingSettings
+    workspace: Workspace
+    image: str
+    gpu: bool
+    node_pool_name: pulumi.Input[str]
+    ready: list[pulumi.Resource]
+
+
+class WarmCapacity(pulumi.ComponentResource):
+    """The priority classes, and `spareReplicas` placeholders (none in the lab)."""
+
+    priority_classes: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: WarmCapacityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("tfserving:infra:WarmCapacity", name, None, opts)
+        settings, workspace = args.settings, args.workspace
+        cluster_wide = pulumi.ResourceOptions(parent=self, provider=workspace.provider)
+        self.priority_classes = [
+            k8s.scheduling.v1.PriorityClass(
+                f"{name}-serving-priority",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=SERVING_PRIORITY_CLASS,
+                    labels=recommended_labels(SERVING_PRIORITY_CLASS, settings.instance, "priority"),
+                ),
+                value=SERVING_PRIORITY,
+                global_default=False,
+                preemption_policy="PreemptLowerPriority",
+                description="TF Serving replicas: they preempt the warm placeholders.",
+                opts=cluster_wide,
+            )
+        ]
+        if settings.spare_replicas:
+            self._placeholders(name, args, cluster_wide)
+        self.register_outputs({})
+
+    def _placeholders(self, name: str, args: WarmCapacityArgs, cluster_wide: pulumi.ResourceOptions) -> None:
+        settings, workspace = args.settings, args.workspace
+        placeholder_class = k8s.scheduling.v1.PriorityClass(
+            f"{name}-spare-priority",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=PLACEHOLDER_PRIORITY_CLASS,
+                labels=recommended_labels(PLACEHOLDER_PRIORITY_CLASS, settings.instance, "priority"),
+            ),
+            value=PLACEHOLDER_PRIORITY,
+            global_default=False,
+            preemption_policy="Never",
+            description="Warm placeholders for TF Serving: preempted by replicas, still scaled up for.",
+            opts=cluster_wide,
+        )
+        labels = recommended_labels(PLACEHOLDER_NAME, settings.instance, "capacity-placeholder")
+        in_namespace = pulumi.ResourceOptions(
+            parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
+        )
+        no_ingress = no_ingress_policy(
+            f"{name}-network-policy", PLACEHOLDER_NAME, workspace.namespace, labels, in_namespace
+        )
+        k8s.apps.v1.Deployment(
+            f"{name}-placeholder",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=PLACEHOLDER_NAME,
+                namespace=workspace.namespace,
+                labels=labels,
+                annotations=checkov_skips(
+                    args.image,
+                    {
+                        "CKV_K8S_11": "Holds room for a serving replica, which has no CPU limit either",
+                        "CKV_K8S_8": "A placeholder only sleeps: nothing to probe",
+                        "CKV_K8S_9": "A placeholder serves nothing: no readiness",
+                    },
+                ),
+            ),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=settings.spare_replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        priority_class_name=PLACEHOLDER_PRIORITY_CLASS,
+                        # Preempted placeholders leave at once: the replica waiting for their room starts sooner.
+                        termination_grace_period_seconds=0,
+                        automount_service_account_token=False,
+                        security_context=restricted_pod_security(),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name="placeholder",
+                                # The serving image, so that the node it keeps warm has it pulled already.
+                                image=args.image,
+                                image_pull_policy="IfNotPresent",
+                                command=["/bin/sleep", "infinity"],
+                                resources=serving_resources(settings, args.gpu),
+                                security_context=restricted_container_security(),
+                            )
+                        ],
+                        **serving_node_placement(args.node_pool_name, gpu=args.gpu),
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                in_namespace,
+                pulumi.ResourceOptions(
+                    depends_on=[placeholder_class, no_ingress, *args.ready],
+                    # Its node is a new one: a boot and an image pull before it is available.
+                    custom_timeouts=pulumi.CustomTimeouts(create=timing.ROLLOUT_TIMEOUT, update=timing.ROLLOUT_TIMEOUT),
+                ),
+            ),
+        )
