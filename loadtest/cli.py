@@ -124,9 +124,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         if value is not None and value <= 0:
             parser.error(f"{flag} must be above 0")
     if not 0 <= args.max_failure_ratio <= 1:
-        parser.error(
-            f"--max-failure-ratio is a fraction from 0 to 1 (0.02 means 2%), not {args.max_failure_ratio:g}"
-        )
+        parser.error(f"--max-failure-ratio is a fraction from 0 to 1 (0.02 means 2%), not {args.max_failure_ratio:g}")
     if args.processes is not None and args.processes < 1 and args.processes != -1:
         parser.error(f"--processes takes a positive count of workers, or -1 for one per core, not {args.processes}")
 

@@ -55,8 +55,7 @@ VERDICT_OPTIONS: dict[str, dict[str, Any]] = {
         "type": float,
         "default": DEFAULT_MAX_FAILURE_RATIO,
         "metavar": "RATIO",
-        "help": "exit 1 when failures / requests exceeds this, a fraction from 0 to 1 "
-        "(default: %(default)s, i.e. 1%%)",
+        "help": "exit 1 when failures / requests exceeds this, a fraction from 0 to 1 (default: %(default)s, i.e. 1%%)",
     },
 }
 FORWARDED_OPTIONS = {**STEP_OPTIONS, **REQUEST_OPTIONS, **VERDICT_OPTIONS}

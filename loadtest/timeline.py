@@ -27,6 +27,9 @@ class Sample:
     pending_reasons: str
     nodes: int
     ready_nodes: int
+    # TF Serving's own view since the previous sample (None where its metrics could not be read).
+    server_rps: float | None = None
+    server_p95_ms: float | None = None
 
 
 COLUMNS = [field.name for field in fields(Sample)]
@@ -150,10 +153,20 @@ def render_chart(
         users_axis.step(load_times, [point.users for point in load], where="post", label="users")
         rps_axis = users_axis.twinx()
         rps_axis.plot(load_times, [point.rps for point in load], color="tab:orange", label="requests/s")
+        if any(s.server_rps is not None for s in samples):
+            rps_axis.plot(
+                sample_times, [s.server_rps for s in samples], color="tab:orange", linestyle="--",
+                label="server requests/s",
+            )  # fmt: skip
         twin_axes.append((users_axis, rps_axis))
         users_axis.set_ylabel("users")
         rps_axis.set_ylabel("requests/s")
         latency_axis.plot(load_times, [point.p95_ms for point in load], color="tab:red", label="p95 latency (ms)")
+        if any(s.server_p95_ms is not None for s in samples):
+            latency_axis.plot(
+                sample_times, [s.server_p95_ms for s in samples], color="tab:purple", linestyle="--",
+                label="server p95 (ms)",
+            )  # fmt: skip
         latency_axis.set_ylabel("p95 ms")
     else:
         cluster_axes = list(axes)

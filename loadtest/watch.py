@@ -27,6 +27,7 @@ from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
+from loadtest import server_metrics
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir
 from loadtest.target import DEFAULT_STACK, TargetError, project_defaults, stack_outputs
 from loadtest.timeline import (
@@ -47,6 +48,7 @@ DEFAULT_INTERVAL_SECONDS = 5.0
 NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 # The lab's name of the Deployment and its HPA, used when the stack's outputs are not read (--kubeconfig).
 LAB_WORKLOAD = "image-classifier"
+LAB_MODEL = "image_classifier"
 
 log = logging.getLogger("loadtest.watch")
 
@@ -65,6 +67,7 @@ class WatchTarget:
     deployment: str
     hpa: str
     node_pool: str
+    model_name: str = "image_classifier"
     # Where the namespace came from, for the hint when an object is not found there.
     namespace_origin: str = "--namespace"
 
@@ -82,6 +85,8 @@ class ClusterSampler:
         self._autoscaling = client.AutoscalingV2Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._timeout = timeout
+        # The last reading of each serving pod's metrics; None once the cluster refused them (said once).
+        self._readings: dict[str, server_metrics.Reading] | None = {}
 
     def _read(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -139,6 +144,7 @@ class ClusterSampler:
             f"nodes of node pool {target.node_pool}", self._core.list_node,
             label_selector=f"{NODE_POOL_LABEL}={target.node_pool}",
         ).items  # fmt: skip
+        server = self._server_view([pod.metadata.name for pod in pods if _is_running_ready(pod)], now)
         phases = Counter(pod.status.phase if pod.status else "Unknown" for pod in pods)
         reasons = Counter(_pending_reason(pod) for pod in pods if pod.status and pod.status.phase == "Pending")
         hpa_status = hpa.status or client.V2HorizontalPodAutoscalerStatus(desired_replicas=0)
@@ -154,7 +160,34 @@ class ClusterSampler:
             pending_reasons=";".join(f"{reason}:{count}" for reason, count in sorted(reasons.items())),
             nodes=len(nodes),
             ready_nodes=sum(1 for node in nodes if _is_ready(node)),
+            server_rps=None if server is None else round(server.rps, 2),
+            server_p95_ms=None if server is None or server.p95_ms is None else round(server.p95_ms, 1),
         )
+
+    def _server_view(self, pods: list[str], now: float) -> server_metrics.ServerView | None:
+        """TF Serving's own rate and p95 since the last sample, read through the API server's pod proxy."""
+        if self._readings is None:
+            return None
+        readings: dict[str, server_metrics.Reading] = {}
+        for pod in pods:
+            try:
+                text = self._core.connect_get_namespaced_pod_proxy_with_path(
+                    f"{pod}:{server_metrics.REST_PORT}", self.target.namespace,
+                    server_metrics.METRICS_PATH.lstrip("/"), _request_timeout=self._timeout,
+                )  # fmt: skip
+            except ApiException as error:
+                if error.status in (401, 403):
+                    log.warning("TF Serving's metrics cannot be read through the pod proxy (HTTP %s): "
+                                "the chart shows the client's view only", error.status)  # fmt: skip
+                    self._readings = None
+                    return None
+                continue  # a pod that is starting or stopping; the others still count
+            except (HTTPError, OSError, ValueError):
+                continue
+            readings[pod] = server_metrics.parse(str(text), now, self.target.model_name)
+        view = server_metrics.between(self._readings, readings)
+        self._readings = readings
+        return view
 
 
 def _cpu_utilization(status: client.V2HorizontalPodAutoscalerStatus) -> int | None:
@@ -200,6 +233,13 @@ def _pending_reason(pod) -> str:
         if status.state and status.state.waiting and status.state.waiting.reason:
             return status.state.waiting.reason
     return "Pending"
+
+
+def _is_running_ready(pod) -> bool:
+    status = pod.status
+    return bool(status and status.phase == "Running" and any(
+        c.type == "Ready" and c.status == "True" for c in status.conditions or []
+    ))  # fmt: skip
 
 
 def _is_ready(node) -> bool:
@@ -286,7 +326,8 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         defaults = project_defaults()
         context_namespace = (active.get("context") or {}).get("namespace")
         names = {"namespace": context_namespace or defaults["namespace"], "deploymentName": LAB_WORKLOAD,
-                 "hpaName": LAB_WORKLOAD, "nodePoolName": defaults["nodePoolName"]}  # fmt: skip
+                 "hpaName": LAB_WORKLOAD, "nodePoolName": defaults["nodePoolName"],
+                 "modelName": defaults["modelName"]}  # fmt: skip
         origin = f"the context {active.get('name')!r}" if context_namespace else "Pulumi.yaml's default"
     else:
         names = stack_outputs(args.stack, show_secrets=True, instead="--kubeconfig [PATH]")
@@ -302,6 +343,7 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         deployment=args.deployment or names["deploymentName"],
         hpa=args.hpa or names["hpaName"],
         node_pool=args.node_pool or names["nodePoolName"],
+        model_name=str(names.get("modelName") or LAB_MODEL),
         namespace_origin="--namespace" if args.namespace else origin,
     )
     return ClusterSampler(api_client, target, timeout)

@@ -16,9 +16,10 @@ echo "== pyright"
 # Locust patches the process with gevent, which hangs the Pulumi runtime: one pytest run each.
 echo "== Pulumi program under mocks"
 "$venv/bin/python" -m pytest tests/infra
-# The real deploy runs only where TFSERVING_E2E_PROJECT is set; -rs prints how to run it when skipped.
-echo "== end-to-end test and its helpers"
-"$venv/bin/python" -m pytest -rs tests/e2e
+# The real deploy runs only where TFSERVING_E2E_PROJECT is set, the serving benchmark only where TensorFlow
+# is installed (benchmarks/README.md); -rs prints how to run each when skipped.
+echo "== end-to-end test and its helpers; serving benchmark smoke test"
+"$venv/bin/python" -m pytest -rs tests/e2e tests/benchmarks
 # checkov pins its own dependencies, so it gets a virtualenv of its own.
 echo "== checkov: Kubernetes checks on the manifests the stacks declare"
 checkov_venv=.venv-checkov

@@ -13,11 +13,12 @@ never answers. Run it as its own process:
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
 from typing import ClassVar
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 from tests.loopback import JsonHandler, serve
 
@@ -28,6 +29,9 @@ HPA_PATH = f"/apis/autoscaling/v2/namespaces/{NAMESPACE}/horizontalpodautoscaler
 DEPLOYMENT_PATH = f"/apis/apps/v1/namespaces/{NAMESPACE}/deployments/{NAME}"
 PODS_PATH = f"/api/v1/namespaces/{NAMESPACE}/pods"
 NODES_PATH = "/api/v1/nodes"
+POD_METRICS_PATH = re.compile(
+    rf"^/api/v1/namespaces/{NAMESPACE}/pods/(?P<pod>[^/:]+):8501/proxy/monitoring/prometheus/metrics$"
+)
 POD_SELECTOR = f"app={NAME}"
 NODE_SELECTOR = f"cloud.google.com/gke-nodepool={NODE_POOL}"
 
@@ -77,6 +81,8 @@ def deployment(state: dict) -> dict:
 
 def pod(index: int, phase: str, reason: str | None) -> dict:
     status: dict = {"phase": phase}
+    if phase == "Running":
+        status["conditions"] = [{"type": "Ready", "status": "True"}]
     if reason == "Unschedulable":
         status["conditions"] = [
             {
@@ -120,6 +126,17 @@ def status_failure(code: int, reason: str, message: str) -> dict:
 
 
 class _Handler(JsonHandler):
+    def metrics(self, state: dict) -> None:
+        if state.get("metrics_status"):
+            self.answer(state["metrics_status"], status_failure(state["metrics_status"], "Forbidden", "pods/proxy"))
+            return
+        payload = tf_serving_metrics(state.get("served", 0)).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     script: list[dict]
     position: ClassVar[list[int]] = [-1]  # index of the state being served, shared by the handler's threads
     lock = threading.Lock()
@@ -149,12 +166,30 @@ class _Handler(JsonHandler):
             pods = [pod(i, phase, reason) for i, (phase, reason) in enumerate(state["pods"])]
             self.answer(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
                                "items": pods if selector == POD_SELECTOR else []})  # fmt: skip
+        elif POD_METRICS_PATH.match(unquote(url.path)):
+            self.metrics(state)
         elif url.path == NODES_PATH:
             nodes = [node(i) for i in range(state["nodes"])]
             self.answer(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
                                "items": nodes if selector == NODE_SELECTOR else []})  # fmt: skip
         else:
             self.answer(404, status_failure(404, "NotFound", f"{url.path} not found"))
+
+
+def tf_serving_metrics(served: int) -> str:
+    """TF Serving's Prometheus text for a pod that served `served` requests, each within 50-100 ms."""
+    lines = [
+        "# TYPE :tensorflow:serving:request_count counter",
+        f':tensorflow:serving:request_count{{model_name="image_classifier",status="OK"}} {served}',
+        f':tensorflow:serving:request_count{{model_name="other_model",status="OK"}} {served * 7}',
+        "# TYPE :tensorflow:serving:request_latency histogram",
+    ]
+    for bound, count in (("50000", 0), ("100000", served), ("+Inf", served)):
+        lines.append(
+            f':tensorflow:serving:request_latency_bucket{{model_name="image_classifier",API="predict",'
+            f'entrypoint="REST",le="{bound}"}} {count}'
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:

@@ -70,7 +70,7 @@ def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluste
     assert list(rows[0]) == [
         "time", "hpa_current_replicas", "hpa_desired_replicas", "hpa_cpu_utilization_percent",
         "hpa_cpu_target_percent", "ready_replicas", "running_pods", "pending_pods", "pending_reasons", "nodes",
-        "ready_nodes",
+        "ready_nodes", "server_rps", "server_p95_ms",
     ]  # fmt: skip
     assert 6 <= len(rows) <= 9, "one row per successful sample, none for the failed one"
     first, unschedulable, _, creating, ready = rows[:5]
@@ -192,7 +192,7 @@ def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     assert rows[2] == {
         "time": "110.000", "hpa_current_replicas": "3", "hpa_desired_replicas": "3",
         "hpa_cpu_utilization_percent": "60", "hpa_cpu_target_percent": "60", "ready_replicas": "1",
-        "running_pods": "1", "pending_pods": "2",
+        "running_pods": "1", "pending_pods": "2", "server_rps": "", "server_p95_ms": "",
         "pending_reasons": "Unschedulable:1", "nodes": "1", "ready_nodes": "1",
     }  # fmt: skip
 
@@ -210,3 +210,39 @@ def test_pending_pods_are_told_apart_by_reason():
         Sample(3, 2, 2, 50, 60, 2, 2, 0, "", 2, 2),
     ]
     assert pending_by_reason(waiting) == {"ContainerCreating": [0, 1, 0], "Unschedulable": [1, 0, 0]}
+
+
+SERVING = [
+    {"current": 1, "desired": 1, "ready": 1, "cpu": 40, "pods": [RUNNING], "nodes": 1, "served": 0},
+    {"current": 1, "desired": 1, "ready": 1, "cpu": 45, "pods": [RUNNING], "nodes": 1, "served": 10},
+    {"current": 1, "desired": 1, "ready": 1, "cpu": 50, "pods": [RUNNING], "nodes": 1, "served": 25},
+]
+
+
+def test_the_watch_reads_tf_servings_own_rate_and_latency_through_the_pod_proxy(start_double, tmp_path):
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(SERVING))
+    kubeconfig = kubeconfig_for(start_double("kube_api_double", str(script)), tmp_path / "kubeconfig.json")
+    run = run_module("loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "0.5", "--duration", "1.2",
+                     "--report-dir", str(tmp_path / "report"))  # fmt: skip
+    assert run.code == 0, run.stderr
+    rows = csv_rows(tmp_path / "report" / "timeline.csv")
+    assert rows[0]["server_rps"] == "", "a rate needs two readings"
+    serving = [row for row in rows[1:] if row["server_rps"] and float(row["server_rps"]) > 0]
+    assert serving, rows
+    # Only image_classifier's requests count (the other model's 7x as many are not ours): 10 or 15 of them
+    # per 0.5 s interval, all within 50-100 ms. Once the last state holds, nothing more is served.
+    assert all(float(row["server_rps"]) <= 40 for row in serving)
+    assert all(50 <= float(row["server_p95_ms"]) <= 100 for row in serving)
+    assert rows[-1]["server_rps"] == "0.0" and rows[-1]["server_p95_ms"] == ""
+
+
+def test_refused_metrics_leave_the_client_view_and_are_said_once(start_double, tmp_path):
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps([{**state, "metrics_status": 403} for state in SERVING]))
+    kubeconfig = kubeconfig_for(start_double("kube_api_double", str(script)), tmp_path / "kubeconfig.json")
+    run = run_module("loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "0.3", "--duration", "1.2",
+                     "--report-dir", str(tmp_path / "report"))  # fmt: skip
+    assert run.code == 0, run.stderr
+    assert run.stderr.count("TF Serving's metrics cannot be read through the pod proxy (HTTP 403)") == 1
+    assert all(row["server_rps"] == "" for row in csv_rows(tmp_path / "report" / "timeline.csv"))
