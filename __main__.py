@@ -4,7 +4,14 @@ import pulumi
 
 from infra import apis
 from infra.apis import ProjectApis, ProjectApisArgs
-from infra.cluster import SYSTEM_POOL_MAX_NODES, Cluster, ClusterArgs
+from infra.cluster import (
+    LOAD_POOL_MACHINE_TYPE,
+    LOAD_TAINT_KEY,
+    LOAD_TAINT_VALUE,
+    SYSTEM_POOL_MAX_NODES,
+    Cluster,
+    ClusterArgs,
+)
 from infra.cost import CostInputs, hourly_cost
 from infra.identity import Workspace
 from infra.images import ImageMirror, ImageMirrorArgs
@@ -97,6 +104,19 @@ pulumi.export("hpaName", serving.hpa_name)
 pulumi.export("bucketName", model_store.bucket_name)
 pulumi.export("modelPath", model_store.model_uri)
 pulumi.export("kubeconfig", cluster.kubeconfig)
+# What `python -m loadtest --in-cluster` needs: the pool its pods go to, and the Service's in-cluster address.
+if cluster.load_generator_pool is not None:
+    pulumi.export(
+        "loadGenerator",
+        {
+            "nodePool": cluster.load_generator_pool,
+            "taintKey": LOAD_TAINT_KEY,
+            "taintValue": LOAD_TAINT_VALUE,
+            "restUrl": pulumi.Output.format(
+                "http://{0}.{1}.svc.cluster.local:{2}", serving.deployment_name, serving.namespace, REST_PORT
+            ),
+        },
+    )
 pulumi.export(
     "estimatedCostPerHour",
     hourly_cost(
@@ -108,6 +128,8 @@ pulumi.export(
             min_nodes=settings.cluster.min_nodes,
             max_nodes=settings.cluster.max_nodes,
             system_max_nodes=SYSTEM_POOL_MAX_NODES,
+            load_machine_type=LOAD_POOL_MACHINE_TYPE,
+            load_max_nodes=settings.cluster.load_generator_nodes,
         )
     ),
 )

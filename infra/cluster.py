@@ -19,6 +19,13 @@ NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregist
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 SYSTEM_POOL_NAME = "system-pool"
 SYSTEM_POOL_MAX_NODES = 2
+# In-cluster Locust workers (loadGeneratorNodes): a small machine, two worker processes per node, none at rest.
+LOAD_POOL_NAME = "load-pool"
+LOAD_POOL_MACHINE_TYPE = "e2-standard-2"
+# Only load-generator pods tolerate it: they never take CPU from the CPU-scaled serving pods, and serving
+# pods (which select their own pool) never land there.
+LOAD_TAINT_KEY = "tfserving.dev/load-generator"
+LOAD_TAINT_VALUE = "true"
 # Serving nodes are tainted so that only serving pods (which tolerate it) land there: GKE's own
 # Deployments (kube-dns, metrics-server, konnectivity, ...) go to the system pool instead, and each
 # serving node keeps room for one replica. GKE's DaemonSets tolerate every taint and still run there.
@@ -45,6 +52,7 @@ class Cluster(pulumi.ComponentResource):
     workload_pool: pulumi.Output[str]
     node_pool_name: pulumi.Output[str]
     node_account_member: pulumi.Output[str]
+    load_generator_pool: pulumi.Output[str] | None
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
     namespace: str
@@ -192,6 +200,33 @@ class Cluster(pulumi.ComponentResource):
             opts=pool_options,
         )
 
+        pools = [system_pool, serving_pool]
+        self.load_generator_pool = None
+        if settings.load_generator_nodes:
+            load_pool = gcp.container.NodePool(
+                f"{name}-load-pool",
+                name=LOAD_POOL_NAME,
+                project=settings.project,
+                cluster=cluster.name,
+                location=settings.zone,
+                initial_node_count=0,
+                autoscaling=gcp.container.NodePoolAutoscalingArgs(
+                    min_node_count=0, max_node_count=settings.load_generator_nodes
+                ),
+                management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
+                node_config=node_config(
+                    LOAD_POOL_MACHINE_TYPE,
+                    taints=[
+                        gcp.container.NodePoolNodeConfigTaintArgs(
+                            key=LOAD_TAINT_KEY, value=LOAD_TAINT_VALUE, effect="NO_SCHEDULE"
+                        )
+                    ],
+                ),
+                opts=pool_options,
+            )
+            pools.append(load_pool)
+            self.load_generator_pool = load_pool.name
+
         self.name = cluster.name
         self.workload_pool = cluster.workload_identity_config.apply(
             lambda config: config.workload_pool if config and config.workload_pool else ""
@@ -211,7 +246,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
             cluster_identifier=cluster.id,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[system_pool, serving_pool]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=pools),
         )
 
         self.namespace = args.namespace

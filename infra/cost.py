@@ -18,6 +18,7 @@ MACHINE_PRICES: dict[str, tuple[float, float | None]] = {
     "n1-standard-8": (0.38, 0.104),
     "n2-standard-8": (0.3885, None),
     "e2-medium": (0.0335, None),
+    "e2-standard-2": (0.067, None),
 }
 GPU_PRICES: dict[str, tuple[float, float | None]] = {
     "nvidia-tesla-t4": (0.35, 0.175),
@@ -37,6 +38,9 @@ class CostInputs:
     min_nodes: int
     max_nodes: int
     system_max_nodes: int
+    # The in-cluster load generator's pool: none at rest, this many at full scale.
+    load_machine_type: str = "e2-standard-2"
+    load_max_nodes: int = 0
 
 
 def _price(table: dict[str, tuple[float, float | None]], name: str, spot: bool) -> float | None:
@@ -51,21 +55,26 @@ def hourly_cost(inputs: CostInputs) -> dict[str, object]:
     node = _price(MACHINE_PRICES, inputs.machine_type, inputs.spot)
     gpu = _price(GPU_PRICES, inputs.accelerator, inputs.spot) if inputs.accelerator else 0.0
     system = _price(MACHINE_PRICES, inputs.system_machine_type, spot=False)
+    load = _price(MACHINE_PRICES, inputs.load_machine_type, spot=False) if inputs.load_max_nodes else 0.0
     missing = [
         name
         for name, price in (
             (f"{inputs.machine_type}{' Spot' if inputs.spot else ''}", node),
             (f"{inputs.accelerator}{' Spot' if inputs.spot else ''}", gpu),
             (inputs.system_machine_type, system),
+            (inputs.load_machine_type, load),
         )
         if price is None
     ]
-    if missing or node is None or gpu is None or system is None:
+    if missing or node is None or gpu is None or system is None or load is None:
         return {"unknown": f"no price for {', '.join(missing)} in infra/cost.py"}
     fixed = CLUSTER_FEE + LOAD_BALANCER
     serving_node = node + gpu
     return {
         "atRestUsd": round(fixed + system + inputs.min_nodes * serving_node, 3),
-        "atFullScaleUsd": round(fixed + inputs.system_max_nodes * system + inputs.max_nodes * serving_node, 3),
+        "atFullScaleUsd": round(
+            fixed + inputs.system_max_nodes * system + inputs.max_nodes * serving_node + inputs.load_max_nodes * load,
+            3,
+        ),
         "basis": PRICES_AS_OF,
     }

@@ -95,6 +95,7 @@ class ClusterSettings:
     accelerator: str | None
     spot_nodes: bool
     hpa_profile: str
+    load_generator_nodes: int
     private_nodes: bool
     control_plane_authorized_networks: tuple[str, ...]
 
@@ -214,6 +215,7 @@ def load_settings() -> Settings:
         accelerator=None if read.text("accelerator") == NONE else read.text("accelerator"),
         spot_nodes=read.flag("spotNodes"),
         hpa_profile=read.text("hpaProfile"),
+        load_generator_nodes=read.integer("loadGeneratorNodes", 0, 100),
         private_nodes=read.flag("privateNodes"),
         control_plane_authorized_networks=read.text_list("controlPlaneAuthorizedNetworks"),
     )

@@ -1,0 +1,35 @@
+"""The in-cluster load generator's node pool (issue 12): none by default, tainted, empty at rest."""
+
+from tests.infra.harness import EXTERNAL_IP, run_program, stack_config
+
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+def test_the_lab_has_no_load_generator_pool(dev):
+    assert [pool.name for pool in dev.of_type(NODE_POOL)] == ["gke-system-pool", "gke-pool"]
+    assert "loadGenerator" not in dev.outputs
+
+
+def test_the_pool_is_small_tainted_empty_at_rest_and_exported():
+    deployment = run_program(stack_config("dev", loadGeneratorNodes=4))
+    pool = deployment.named(NODE_POOL, "gke-load-pool")
+    assert pool.inputs["name"] == "load-pool"
+    assert pool.inputs["initialNodeCount"] == 0
+    assert pool.inputs["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 4}
+    assert pool.inputs["nodeConfig"]["machineType"] == "e2-standard-2"
+    assert pool.inputs["nodeConfig"]["taints"] == [
+        {"key": "tfserving.dev/load-generator", "value": "true", "effect": "NO_SCHEDULE"}
+    ]
+    assert pool.ignore_changes == ["initialNodeCount"]
+    assert pool.urn in deployment.one("pulumi:providers:kubernetes").dependencies
+    assert deployment.outputs["loadGenerator"] == {
+        "nodePool": "load-pool",
+        "taintKey": "tfserving.dev/load-generator",
+        "taintValue": "true",
+        "restUrl": "http://image-classifier.tfserving.svc.cluster.local:8501",
+    }
+    assert deployment.outputs["externalIp"] == EXTERNAL_IP
+    # At rest the pool costs nothing; at full scale each node adds an e2-standard-2.
+    cost = deployment.outputs["estimatedCostPerHour"]
+    assert cost["atRestUsd"] == 0.349
+    assert cost["atFullScaleUsd"] == round(0.762 + 4 * 0.067, 3)
