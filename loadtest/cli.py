@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtest import model_api, verdict
+from loadtest import incluster, model_api, verdict
 from loadtest.options import (
     REQUEST_OPTIONS,
     SPAWN_RATE_HELP,
@@ -28,7 +28,7 @@ from loadtest.options import (
     forward,
 )
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir, default_report_dir, describe
-from loadtest.target import TargetError, add_target_arguments, predict_once
+from loadtest.target import TargetError, add_target_arguments, predict_once, stack_outputs
 from loadtest.watch import (
     DEFAULT_INTERVAL_SECONDS,
     Watcher,
@@ -36,6 +36,7 @@ from loadtest.watch import (
     add_watch_arguments,
     first_sample,
     sampler_from_args,
+    stack_api_client,
 )
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -51,6 +52,7 @@ examples:
   python -m loadtest --users 50 --run-time 20s         a constant load (soak tests, measuring the generator)
   python -m loadtest --users 400 --run-time 5m --processes 2   more load than one core can make
   python -m loadtest --watch                           also record replicas and nodes: timeline.csv, timeline.png
+  python -m loadtest --in-cluster --workers 4          generate the load from the cluster's load-generator pool
 
 Run it from anywhere; the report folder (default: reports/<timestamp> under the current folder)
 receives Locust's CSV stats (locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
@@ -87,6 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="Locust worker processes on this machine, a positive count or -1 for one per core",
+    )
+    cluster = parser.add_argument_group("load from inside the cluster (needs the stack's loadGeneratorNodes)")
+    cluster.add_argument(
+        "--in-cluster",
+        action="store_true",
+        help="run Locust's master and workers as pods on the stack's load-generator pool",
+    )
+    cluster.add_argument("--workers", type=int, default=1, metavar="N", help="worker pods (default: %(default)s)")
+    cluster.add_argument(
+        "--pending-timeout",
+        type=float,
+        default=300,
+        metavar="SECONDS",
+        help="how long Locust's pods may wait for a node before the run stops (default: %(default)s)",
     )
     output.add_argument(
         "--watch",
@@ -125,21 +141,33 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"{flag} must be above 0")
     if not 0 <= args.max_failure_ratio <= 1:
         parser.error(f"--max-failure-ratio is a fraction from 0 to 1 (0.02 means 2%), not {args.max_failure_ratio:g}")
+    if args.in_cluster and (args.host or args.processes is not None):
+        parser.error(
+            "--in-cluster reads the stack's outputs and runs its own workers; leave out --host and --processes"
+        )
+    if args.workers < 1:
+        parser.error(f"--workers takes a positive count, not {args.workers}")
     if args.processes is not None and args.processes < 1 and args.processes != -1:
         parser.error(f"--processes takes a positive count of workers, or -1 for one per core, not {args.processes}")
+
+
+def load_arguments(args: argparse.Namespace) -> list[str]:
+    """The Locust options that shape the load and the request, the same for a local and an in-cluster run."""
+    arguments = []
+    if args.users is not None:
+        arguments += ["--users", str(args.users), "--run-time", args.run_time]
+    if args.spawn_rate is not None:
+        arguments += ["--spawn-rate", str(args.spawn_rate)]
+    return arguments + forward(args)
 
 
 def locust_command(args: argparse.Namespace, host: str, report_dir: Path, verdict_file: Path) -> list[str]:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary"]
     command += ["--host", host, "--csv", str(report_dir / CSV_PREFIX), "--html", str(report_dir / HTML_REPORT)]
     command += ["--report-dir", str(report_dir), "--verdict-file", str(verdict_file)]
-    if args.users is not None:
-        command += ["--users", str(args.users), "--run-time", args.run_time]
-    if args.spawn_rate is not None:
-        command += ["--spawn-rate", str(args.spawn_rate)]
     if args.processes is not None:
         command += ["--processes", str(args.processes)]
-    return command + forward(args)
+    return command + load_arguments(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         # The cluster is checked like the model: one sample before any load, or no load at all.
         sampler = sampler_from_args(args, timeout=args.watch_interval) if args.watch else None
         first = first_sample(sampler) if sampler is not None else None
+        cluster_run = _prepare_in_cluster(args) if args.in_cluster else None
         create_report_dir(report_dir)
-    except (ReportDirError, TargetError, WatchError, model_api.ImageError) as error:
+    except (ReportDirError, TargetError, WatchError, model_api.ImageError, incluster.InClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return verdict.COULD_NOT_START
     label, probability = model_api.top_labels(answer)[0]
@@ -166,13 +195,75 @@ def main(argv: list[str] | None = None) -> int:
         watching = Watcher(sampler, report_dir, args.watch_interval, first=first)
     with tempfile.TemporaryDirectory() as scratch, watching:
         verdict_file = Path(scratch) / "verdict"
-        code, interrupted = _run_locust(locust_command(args, host, report_dir, verdict_file))
+        if cluster_run is None:
+            code, interrupted = _run_locust(locust_command(args, host, report_dir, verdict_file))
+        else:
+            code, interrupted = _run_in_cluster(args, *cluster_run, report_dir, verdict_file)
         line = verdict_file.read_text().strip() if verdict_file.exists() else ""
     if not line:
         line = f"FAIL: Locust ended (exit status {code}) without a verdict; see its messages above"
         code = code or verdict.FAILED
     print(f"\n{describe(report_dir, started)}\n{line}", flush=True)
     return verdict.INTERRUPTED if interrupted else code
+
+
+def _prepare_in_cluster(args: argparse.Namespace) -> tuple[incluster.InClusterRun, incluster.LoadGenerator]:
+    outputs = stack_outputs(args.stack, show_secrets=True)
+    exported = outputs.get("loadGenerator")
+    if not isinstance(exported, dict):
+        raise TargetError(
+            f"Stack {args.stack} has no load-generator pool: `pulumi config set loadGeneratorNodes 4` "
+            "(most nodes; none run at rest), then `pulumi up`."
+        )
+    generator = incluster.LoadGenerator(
+        node_pool=exported["nodePool"],
+        taint_key=exported["taintKey"],
+        taint_value=exported["taintValue"],
+        rest_url=exported["restUrl"],
+    )
+    run = incluster.InClusterRun(
+        stack_api_client(outputs, args.stack, args.context), incluster.namespace_name(), args.pending_timeout
+    )
+    return run, generator
+
+
+def _run_in_cluster(
+    args: argparse.Namespace,
+    run: incluster.InClusterRun,
+    generator: incluster.LoadGenerator,
+    report_dir: Path,
+    verdict_file: Path,
+) -> tuple[int, bool]:
+    """The same test on the cluster; its namespace is deleted however the run ends."""
+    objects = incluster.manifests(
+        run.namespace, generator, args.workers, model_api.load_image(args.image), load_arguments(args)
+    )
+    print(f"Creating namespace {run.namespace}: a Locust master and {args.workers} worker(s).", flush=True)
+    try:
+        run.create(objects)
+        run.wait_for_pods(args.workers, lambda text: print(text, flush=True))
+        log = incluster.read_master_log(run.master_log(), report_dir, lambda text: print(text, flush=True))
+    except KeyboardInterrupt:
+        verdict_file.write_text("INTERRUPTED: the in-cluster run was stopped by Ctrl+C before its reports came back\n")
+        return verdict.INTERRUPTED, True
+    except incluster.InClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
+        verdict_file.write_text("FAIL: the in-cluster run could not complete (see the error above)\n")
+        return verdict.FAILED, False
+    finally:
+        print(f"Deleting namespace {run.namespace}.", flush=True)
+        run.delete()
+    copied = report_dir / incluster.VERDICT_FILE
+    if copied.exists():
+        copied.replace(verdict_file)
+    if log.exit_code is None:
+        verdict_file.write_text("FAIL: the Locust master ended without its reports\n")
+        return verdict.FAILED, False
+    if log.lost_workers:
+        print(f"error: the master lost {len(log.lost_workers)} worker(s) during the run "
+              f"({', '.join(log.lost_workers)}): the load fell short of what was asked", file=sys.stderr)  # fmt: skip
+        return (verdict.FAILED if log.exit_code == verdict.PASSED else log.exit_code), False
+    return log.exit_code, False
 
 
 def _run_locust(command: list[str]) -> tuple[int, bool]:

@@ -331,12 +331,7 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         origin = f"the context {active.get('name')!r}" if context_namespace else "Pulumi.yaml's default"
     else:
         names = stack_outputs(args.stack, show_secrets=True, instead="--kubeconfig [PATH]")
-        if "kubeconfig" not in names:
-            raise TargetError(f"Stack {args.stack} has no kubeconfig output yet; run `pulumi up` or pass --kubeconfig.")
-        try:
-            api_client = config.new_client_from_config_dict(json.loads(names["kubeconfig"]), context=args.context)
-        except _KUBECONFIG_ERRORS as error:
-            raise TargetError(f"Cannot use stack {args.stack}'s kubeconfig: {_first_line(error)}") from error
+        api_client = stack_api_client(names, args.stack, args.context)
         origin = f"stack {args.stack}"
     target = WatchTarget(
         namespace=args.namespace or names["namespace"],
@@ -347,6 +342,16 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         namespace_origin="--namespace" if args.namespace else origin,
     )
     return ClusterSampler(api_client, target, timeout)
+
+
+def stack_api_client(outputs: dict, stack: str, context: str | None = None) -> client.ApiClient:
+    """A Kubernetes client from the stack's exported kubeconfig."""
+    if "kubeconfig" not in outputs:
+        raise TargetError(f"Stack {stack} has no kubeconfig output yet; run `pulumi up` or pass --kubeconfig.")
+    try:
+        return config.new_client_from_config_dict(json.loads(outputs["kubeconfig"]), context=context)
+    except _KUBECONFIG_ERRORS as error:
+        raise TargetError(f"Cannot use stack {stack}'s kubeconfig: {_first_line(error)}") from error
 
 
 def _first_line(error: Exception) -> str:

@@ -5,13 +5,21 @@ read of a sample) moves to the next state, and the last state holds. A state wit
 "error" answers that HPA read with HTTP 500, as an API server under strain may.
 Responses are shaped like the real API's. A state may also play a hostile API for every
 path: "status" answers that HTTP status, "garbage" a 200 whose body is not JSON, "hang"
-never answers. Run it as its own process:
+never answers.
 
-    python -m tests.loadtest.kube_api_double SCRIPT.json   (prints its URL)
+With a second file it also plays the cluster side of an in-cluster load test: it
+records what is created (POST) and deleted (DELETE), lists the run's pods as the
+file says (workers Running or Pending), and streams the master's log: progress lines,
+perhaps a lost worker, the report files between markers and the exit status, or
+nothing more ("hang"). GET /_created and /_deleted list what it recorded. Run it as
+its own process:
+
+    python -m tests.loadtest.kube_api_double SCRIPT.json [IN_CLUSTER.json]   (prints its URL)
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sys
@@ -125,7 +133,92 @@ def status_failure(code: int, reason: str, message: str) -> dict:
             "message": message}  # fmt: skip
 
 
+RUN_PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces(?:/(?P<namespace>[^/]+)(?:/(?P<kind>[a-z]+))?)?$")
+RUN_LOG = re.compile(r"^/api/v1/namespaces/(?P<namespace>loadtest-[^/]+)/pods/locust-master/log$")
+
+
+class _Cluster:
+    """The in-cluster run's side: what was created and deleted, and how its pods and master behave."""
+
+    behaviour: ClassVar[dict] = {}
+    created: ClassVar[list[dict]] = []
+    deleted: ClassVar[list[str]] = []
+
+
+def run_pods(namespace: str) -> list[dict]:
+    behaviour = _Cluster.behaviour
+    workers = sum(o["spec"]["replicas"] for o in _Cluster.created if o["kind"] == "Deployment")
+    pods = [{"metadata": {"name": "locust-master", "namespace": namespace}, "status": {"phase": "Running"}}]
+    for index in range(workers):
+        status: dict = {"phase": behaviour.get("workers_phase", "Running")}
+        if status["phase"] == "Pending":
+            message = "0/2 nodes are available: 2 node(s) had untolerated taint."
+            status["conditions"] = [
+                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
+            ]
+        pods.append({"metadata": {"name": f"locust-workers-{index}", "namespace": namespace}, "status": status})
+    return pods
+
+
+def master_log() -> list[str]:
+    behaviour = _Cluster.behaviour
+    lines = ["[2026-11-28 10:00:00,000] master/INFO/locust.main: Starting Locust 2.47.0",
+             "[2026-11-28 10:00:02,000] master/INFO/loadtest: step 1/1 done: 4 users, 40 requests"]  # fmt: skip
+    if behaviour.get("lost_worker"):
+        lines.append("[2026-11-28 10:00:03,000] master/INFO/locust.runners: Worker locust-workers-1_abc "
+                     "failed to send heartbeat, setting state to missing.")  # fmt: skip
+    for name, content in behaviour.get("reports", {}).items():
+        lines += [f"=== REPORT {name}", base64.b64encode(content.encode()).decode()]
+    return [*lines, f"=== END {behaviour.get('exit_code', 0)}"]
+
+
 class _Handler(JsonHandler):
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        _Cluster.created.append(body)
+        self.answer(201, body)
+
+    def do_DELETE(self) -> None:
+        match = RUN_PATH.match(urlparse(self.path).path)
+        _Cluster.deleted.append(match["namespace"] if match else self.path)
+        self.answer(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
+
+    def in_cluster_get(self, path: str) -> bool:
+        """Answer a GET of the in-cluster run; False when the path is not one."""
+        if path in ("/_created", "/_deleted"):
+            self.answer(200, _Cluster.created if path == "/_created" else _Cluster.deleted)
+            return True
+        if RUN_LOG.match(path):
+            if _Cluster.behaviour.get("hang"):
+                payload = master_log()[0].encode() + b"\n"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.end_headers()
+                self.wfile.write(payload)
+                self.wfile.flush()
+                time.sleep(3600)
+            payload = ("\n".join(master_log()) + "\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return True
+        match = RUN_PATH.match(path)
+        if not match or not (match["namespace"] or "").startswith("loadtest-"):
+            return False
+        if match["kind"] == "pods":
+            self.answer(
+                200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": run_pods(match["namespace"])}
+            )
+        elif match["kind"] == "events":
+            message = _Cluster.behaviour.get("event", "")
+            items = [{"metadata": {"name": "e1"}, "involvedObject": {}, "message": message}] if message else []
+            self.answer(200, {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": items})
+        else:
+            self.answer(404, status_failure(404, "NotFound", path))
+        return True
+
     def metrics(self, state: dict) -> None:
         if state.get("metrics_status"):
             self.answer(state["metrics_status"], status_failure(state["metrics_status"], "Forbidden", "pods/proxy"))
@@ -143,6 +236,8 @@ class _Handler(JsonHandler):
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
+        if self.in_cluster_get(url.path):
+            return
         selector = parse_qs(url.query).get("labelSelector", [""])[0]
         with self.lock:
             if url.path == HPA_PATH:
@@ -194,7 +289,11 @@ def tf_serving_metrics(served: int) -> str:
 
 def main() -> None:
     with open(sys.argv[1]) as file:
-        serve(type("Handler", (_Handler,), {"script": json.load(file)}))
+        script = json.load(file)
+    if len(sys.argv) > 2:
+        with open(sys.argv[2]) as file:
+            _Cluster.behaviour = json.load(file)
+    serve(type("Handler", (_Handler,), {"script": script}))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,211 @@
+"""`python -m loadtest --in-cluster` against the loopback Kubernetes API double (issue 12): the objects it creates,
+each valid for Kubernetes, the reports it brings back, and the namespace deleted however the run ends."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+from kubernetes_validate.utils import latest_version
+
+from tests.loadtest.conftest import PROJECT_DIR, run_module
+from tests.loadtest.test_cli_errors import path_with
+from tests.loadtest.test_watch import SCRIPT, kubeconfig_for
+
+REPORTS = {
+    "locust_stats.csv": "Type,Name,Request Count\nPOST,/v1/models/image_classifier/versions/1:predict,40\n",
+    "report.html": "<html>Locust</html>",
+    "verdict": "PASS: 40 requests, 0 failures (0.00%; allowed 1.00%), 8.0 rps, p50 60 ms, p95 90 ms, p99 95 ms\n",
+}
+LOAD_GENERATOR = {
+    "nodePool": "load-pool",
+    "taintKey": "tfserving.dev/load-generator",
+    "taintValue": "true",
+    "restUrl": "http://image-classifier.tfserving.svc.cluster.local:8501",
+}
+
+
+@pytest.fixture
+def cluster_with(start_double, tf_serving, tmp_path):
+    """A stack whose outputs point at a TF Serving double and a Kubernetes double playing the given run."""
+
+    def start(with_pool: bool = True, **behaviour):
+        script, run = tmp_path / "script.json", tmp_path / "run.json"
+        script.write_text(json.dumps(SCRIPT))
+        run.write_text(json.dumps({"reports": REPORTS, **behaviour}))
+        api = start_double("kube_api_double", str(script), str(run))
+        outputs = {
+            "restUrl": tf_serving().url,
+            "kubeconfig": Path(kubeconfig_for(api, tmp_path / "kubeconfig.json")).read_text(),
+            **({"loadGenerator": LOAD_GENERATOR} if with_pool else {}),
+        }
+        pulumi = f"import json\nprint(json.dumps({outputs!r}))\n"
+        return api, path_with(tmp_path, pulumi)
+
+    return start
+
+
+def recorded(api: str, what: str) -> list:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{api}/_{what}", timeout=10) as response:
+        return json.load(response)
+
+
+def in_cluster(env, report_dir, *options):
+    return run_module("loadtest", "--in-cluster", "--workers", "2", "--steps", "1", "--step-time", "5",
+                      "--report-dir", str(report_dir), *options, env=env)  # fmt: skip
+
+
+def test_a_run_creates_valid_restricted_objects_brings_the_reports_back_and_deletes_them(cluster_with, tmp_path):
+    api, env = cluster_with()
+    report_dir = tmp_path / "report"
+    run = in_cluster(env, report_dir)
+    assert run.code == 0, run.stderr
+    created = recorded(api, "created")
+    assert [o["kind"] for o in created] == ["Namespace", "ConfigMap", "Service", "Pod", "Deployment"]
+    namespace = created[0]["metadata"]["name"]
+    assert namespace.startswith("loadtest-")
+    assert created[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for manifest in created:
+        kubernetes_validate.validate(manifest, latest_version(), strict=True)
+    package = created[1]
+    assert package["data"]["locustfile.py"] == (PROJECT_DIR / "loadtest" / "locustfile.py").read_text()
+    master, workers = created[3], created[4]
+    assert workers["spec"]["replicas"] == 2
+    for pod in (master["spec"], workers["spec"]["template"]["spec"]):
+        (container,) = pod["containers"]
+        assert container["image"] == "locustio/locust:2.47.0", "the Locust version requirements.txt pins"
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert pod["tolerations"] == [
+            {"key": "tfserving.dev/load-generator", "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+        ]
+        assert pod["nodeSelector"] == {"cloud.google.com/gke-nodepool": "load-pool"}
+    master_script = master["spec"]["containers"][0]["command"][-1]
+    assert "--host http://image-classifier.tfserving.svc.cluster.local:8501" in master_script
+    assert "--expect-workers 2" in master_script and "--steps 1" in master_script
+    assert (report_dir / "locust_stats.csv").read_text() == REPORTS["locust_stats.csv"]
+    assert (report_dir / "report.html").exists() and not (report_dir / "verdict").exists()
+    assert "step 1/1 done" in run.stdout, "the master's progress is streamed"
+    assert run.stdout.strip().splitlines()[-1] == REPORTS["verdict"].strip()
+    assert recorded(api, "deleted") == [namespace]
+
+
+def test_a_failed_run_fails_and_still_deletes_everything(cluster_with, tmp_path):
+    api, env = cluster_with(exit_code=1, reports={**REPORTS, "verdict": "FAIL: 40 requests, 9 failures\n"})
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 1
+    assert run.stdout.strip().splitlines()[-1] == "FAIL: 40 requests, 9 failures"
+    assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
+
+
+def test_a_lost_worker_fails_the_run_and_says_so(cluster_with, tmp_path):
+    api, env = cluster_with(lost_worker=True)
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 1
+    assert "the master lost 1 worker(s) during the run (locust-workers-1_abc)" in run.stderr
+    assert recorded(api, "deleted")
+
+
+def test_pending_workers_stop_the_run_with_the_reason(cluster_with, tmp_path):
+    api, env = cluster_with(workers_phase="Pending", event="pod didn't trigger scale-up: 1 max node group size reached")
+    run = in_cluster(env, tmp_path / "report", "--pending-timeout", "1")
+    assert run.code == 1
+    assert "2 Locust pod(s) still Pending after 1 s: Unschedulable: 0/2 nodes are available" in run.stderr
+    assert "max node group size reached" in run.stderr
+    assert "Traceback" not in run.stderr
+    assert recorded(api, "deleted")
+
+
+def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path):
+    api, env = cluster_with(hang=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loadtest", "--in-cluster", "--steps", "1", "--report-dir", str(tmp_path / "r")],
+        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(recorded(api, "created")) < 5:
+        time.sleep(0.2)
+    time.sleep(1)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert stdout.strip().splitlines()[-1].startswith("INTERRUPTED: ")
+    assert "Traceback" not in stderr
+    assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
+
+
+def test_a_stack_without_a_load_generator_pool_says_how_to_add_one(cluster_with, tmp_path):
+    api, env = cluster_with(with_pool=False)
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 2
+    assert "has no load-generator pool: `pulumi config set loadGeneratorNodes 4`" in run.stderr
+    assert recorded(api, "created") == []
+
+
+@pytest.mark.parametrize("option", [["--host", "http://127.0.0.1:9"], ["--processes", "2"]])
+def test_in_cluster_refuses_host_and_processes(option):
+    run = run_module("loadtest", "--in-cluster", *option)
+    assert run.code == 2 and "leave out --host and --processes" in run.stderr
+
+
+def test_the_shipped_package_runs_as_a_real_master_and_worker(tf_serving, tmp_path):
+    """What the pods run, run here: only the shipped modules, the master's exact script, its log framing."""
+    from loadtest import incluster, model_api
+
+    server = tf_serving()
+    root, data, reports = tmp_path / "opt", tmp_path / "data", tmp_path / "reports"
+    (root / "loadtest").mkdir(parents=True)
+    data.mkdir()
+    reports.mkdir()
+    generator = incluster.LoadGenerator("load-pool", "k", "v", server.url)
+    objects = incluster.manifests("loadtest-test", generator, 1, model_api.default_image(), ["--steps", "1",
+                                  "--step-time", "3", "--step-users", "2", "--spawn-rate", "2"])  # fmt: skip
+    package = objects[1]
+    for module, text in package["data"].items():
+        (root / "loadtest" / module).write_text(text)
+    import base64
+
+    (data / "image").write_bytes(base64.b64decode(package["binaryData"]["image"]))
+
+    def local(command: str) -> str:
+        # The data folder first: the package root is a prefix of its path.
+        return (command.replace(incluster.DATA_DIR, str(data)).replace(incluster.PACKAGE_ROOT, str(root))
+                .replace(incluster.REPORTS_DIR, str(reports)))  # fmt: skip
+
+    master_script = local(objects[3]["spec"]["containers"][0]["command"][-1])
+    worker = [local(part) for part in objects[4]["spec"]["template"]["spec"]["containers"][0]["command"]]
+    # Only the shipped modules on the path, as in the pod; the venv's own packages (Locust) as in the image.
+    env = {**os.environ, "PYTHONPATH": str(root), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    port = str(free_port())
+    master = subprocess.Popen(["/bin/sh", "-c", master_script.replace("--master ", f"--master --master-bind-port {port} ")],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    worker[worker.index("--master-port") + 1] = port
+    worker[worker.index("--master-host") + 1] = "127.0.0.1"
+    workers = subprocess.Popen(worker, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        output, _ = master.communicate(timeout=90)
+    finally:
+        workers.terminate()
+        workers.wait(timeout=30)
+    copied = tmp_path / "copied"
+    copied.mkdir()
+    log = incluster.read_master_log(output.splitlines(), copied, lambda line: None)
+    assert log.exit_code == 0, output[-3000:]
+    assert {"locust_stats.csv", "report.html", "steps.csv", "verdict"} <= {p.name for p in copied.iterdir()}
+    assert (copied / "verdict").read_text().startswith("PASS: ")
+    assert len(server.received()) > 1, "the worker sent the lab's predictions"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
