@@ -184,8 +184,9 @@ def test_the_shipped_package_runs_as_a_real_master_and_worker(tf_serving, tmp_pa
     # Only the shipped modules on the path, as in the pod; the venv's own packages (Locust) as in the image.
     env = {**os.environ, "PYTHONPATH": str(root), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     port = str(free_port())
-    master = subprocess.Popen(["/bin/sh", "-c", master_script.replace("--master ", f"--master --master-bind-port {port} ")],
-                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    master_script = master_script.replace("--master ", f"--master --master-bind-port {port} ")
+    master = subprocess.Popen(["/bin/sh", "-c", master_script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
     worker[worker.index("--master-port") + 1] = port
     worker[worker.index("--master-host") + 1] = "127.0.0.1"
     workers = subprocess.Popen(worker, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
