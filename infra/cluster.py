@@ -162,67 +162,58 @@ class Cluster(pulumi.ComponentResource):
             # it counts at creation only.
             ignore_changes=["initialNodeCount"],
         )
-        system_pool = gcp.container.NodePool(
-            f"{name}-system-pool",
-            name=SYSTEM_POOL_NAME,
-            project=settings.project,
-            cluster=cluster.name,
-            location=settings.zone,
-            initial_node_count=1,
-            autoscaling=gcp.container.NodePoolAutoscalingArgs(min_node_count=1, max_node_count=SYSTEM_POOL_MAX_NODES),
-            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-            node_config=node_config(settings.system_machine_type),
-            opts=pool_options,
-        )
-        serving_pool = gcp.container.NodePool(
-            f"{name}-pool",
-            name=settings.node_pool_name,
-            project=settings.project,
-            cluster=cluster.name,
-            location=settings.zone,
-            # initial_node_count, not node_count: node_count would undo the autoscaler on every update.
-            initial_node_count=settings.initial_nodes,
-            autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                min_node_count=settings.min_nodes,
-                max_node_count=settings.max_nodes,
-            ),
-            management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-            node_config=node_config(
-                settings.machine_type,
-                taints=[
-                    gcp.container.NodePoolNodeConfigTaintArgs(
-                        key=SERVING_TAINT_KEY, value=SERVING_TAINT_VALUE, effect="NO_SCHEDULE"
-                    )
-                ],
-                spot=settings.spot_nodes or None,
-                **_gpu_node_config(settings.accelerator),
-            ),
-            opts=pool_options,
-        )
 
-        pools = [system_pool, serving_pool]
-        self.load_generator_pool = None
-        if settings.load_generator_nodes:
-            load_pool = gcp.container.NodePool(
-                f"{name}-load-pool",
-                name=LOAD_POOL_NAME,
+        def autoscaling_pool(
+            resource_name: str, pool_name: str, initial: int, least: int, most: int, config
+        ) -> gcp.container.NodePool:
+            return gcp.container.NodePool(
+                resource_name,
+                name=pool_name,
                 project=settings.project,
                 cluster=cluster.name,
                 location=settings.zone,
-                initial_node_count=0,
-                autoscaling=gcp.container.NodePoolAutoscalingArgs(
-                    min_node_count=0, max_node_count=settings.load_generator_nodes
-                ),
+                # initial_node_count, not node_count: node_count would undo the autoscaler on every update.
+                initial_node_count=initial,
+                autoscaling=gcp.container.NodePoolAutoscalingArgs(min_node_count=least, max_node_count=most),
                 management=gcp.container.NodePoolManagementArgs(auto_repair=True, auto_upgrade=True),
-                node_config=node_config(
-                    LOAD_POOL_MACHINE_TYPE,
-                    taints=[
-                        gcp.container.NodePoolNodeConfigTaintArgs(
-                            key=LOAD_TAINT_KEY, value=LOAD_TAINT_VALUE, effect="NO_SCHEDULE"
-                        )
-                    ],
-                ),
+                node_config=config,
                 opts=pool_options,
+            )
+
+        def taint(key: str, value: str) -> list[gcp.container.NodePoolNodeConfigTaintArgs]:
+            return [gcp.container.NodePoolNodeConfigTaintArgs(key=key, value=value, effect="NO_SCHEDULE")]
+
+        system_pool = autoscaling_pool(
+            f"{name}-system-pool",
+            SYSTEM_POOL_NAME,
+            1,
+            1,
+            SYSTEM_POOL_MAX_NODES,
+            node_config(settings.system_machine_type),
+        )
+        serving_pool = autoscaling_pool(
+            f"{name}-pool",
+            settings.node_pool_name,
+            settings.initial_nodes,
+            settings.min_nodes,
+            settings.max_nodes,
+            node_config(
+                settings.machine_type,
+                taints=taint(SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
+                spot=settings.spot_nodes or None,
+                **_gpu_node_config(settings.accelerator),
+            ),
+        )
+        pools = [system_pool, serving_pool]
+        self.load_generator_pool = None
+        if settings.load_generator_nodes:
+            load_pool = autoscaling_pool(
+                f"{name}-load-pool",
+                LOAD_POOL_NAME,
+                0,
+                0,
+                settings.load_generator_nodes,
+                node_config(LOAD_POOL_MACHINE_TYPE, taints=taint(LOAD_TAINT_KEY, LOAD_TAINT_VALUE)),
             )
             pools.append(load_pool)
             self.load_generator_pool = load_pool.name

@@ -52,37 +52,45 @@ class WarmCapacity(pulumi.ComponentResource):
         settings, workspace = args.settings, args.workspace
         cluster_wide = pulumi.ResourceOptions(parent=self, provider=workspace.provider)
         self.priority_classes = [
-            k8s.scheduling.v1.PriorityClass(
-                f"{name}-serving-priority",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=SERVING_PRIORITY_CLASS,
-                    labels=recommended_labels(SERVING_PRIORITY_CLASS, settings.instance, "priority"),
-                ),
-                value=SERVING_PRIORITY,
-                global_default=False,
-                preemption_policy="PreemptLowerPriority",
-                description="TF Serving replicas: they preempt the warm placeholders.",
-                opts=cluster_wide,
+            self._priority_class(
+                f"{name}-serving-priority", SERVING_PRIORITY_CLASS, SERVING_PRIORITY, "PreemptLowerPriority",
+                "TF Serving replicas: they preempt the warm placeholders.", settings.instance, cluster_wide,
             )
-        ]
+        ]  # fmt: skip
         if settings.spare_replicas:
             self._placeholders(name, args, cluster_wide)
         self.register_outputs({})
 
+    @staticmethod
+    def _priority_class(
+        resource_name: str,
+        class_name: str,
+        value: int,
+        preemption: str,
+        description: str,
+        instance: str,
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.scheduling.v1.PriorityClass:
+        """A priority class of this stack's own; never the cluster's global default."""
+        return k8s.scheduling.v1.PriorityClass(
+            resource_name,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=class_name, labels=recommended_labels(class_name, instance, "priority")
+            ),
+            value=value,
+            global_default=False,
+            preemption_policy=preemption,
+            description=description,
+            opts=opts,
+        )
+
     def _placeholders(self, name: str, args: WarmCapacityArgs, cluster_wide: pulumi.ResourceOptions) -> None:
         settings, workspace = args.settings, args.workspace
-        placeholder_class = k8s.scheduling.v1.PriorityClass(
-            f"{name}-spare-priority",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=PLACEHOLDER_PRIORITY_CLASS,
-                labels=recommended_labels(PLACEHOLDER_PRIORITY_CLASS, settings.instance, "priority"),
-            ),
-            value=PLACEHOLDER_PRIORITY,
-            global_default=False,
-            preemption_policy="Never",
-            description="Warm placeholders for TF Serving: preempted by replicas, still scaled up for.",
-            opts=cluster_wide,
-        )
+        placeholder_class = self._priority_class(
+            f"{name}-spare-priority", PLACEHOLDER_PRIORITY_CLASS, PLACEHOLDER_PRIORITY, "Never",
+            "Warm placeholders for TF Serving: preempted by replicas, still scaled up for.", settings.instance,
+            cluster_wide,
+        )  # fmt: skip
         labels = recommended_labels(PLACEHOLDER_NAME, settings.instance, "capacity-placeholder")
         in_namespace = pulumi.ResourceOptions(
             parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
