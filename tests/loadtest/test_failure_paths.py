@@ -228,8 +228,14 @@ def test_a_hostile_api_is_one_line_and_a_failure(state, message, hostile_cluster
     no_traceback(run)
 
 
-def test_a_refused_api_is_one_line_per_sample_after_a_good_start(start_double, tmp_path):
-    url = start_double("kube_api_double", script_file(tmp_path, SCRIPT[:1]))
+def test_a_refused_api_is_one_line_per_sample_after_a_good_start(tmp_path):
+    # Its own double, so that it stops exactly this server and nothing else on the machine.
+    api = subprocess.Popen(
+        [sys.executable, "-m", "tests.loadtest.kube_api_double", script_file(tmp_path, SCRIPT[:1])],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert api.stdout is not None
+    url = api.stdout.readline().strip()
     kubeconfig = kubeconfig_for(url, tmp_path / "kubeconfig.json")
     watcher = subprocess.Popen(
         [sys.executable, "-m", "loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "0.3", "--duration", "3",
@@ -238,7 +244,8 @@ def test_a_refused_api_is_one_line_per_sample_after_a_good_start(start_double, t
     )  # fmt: skip
     time.sleep(1.0)
     # Stop the API server: every later sample meets a refused connection.
-    subprocess.run(["pkill", "-f", url.rsplit(":", 1)[0] + "|kube_api_double"], check=False)
+    api.terminate()
+    api.wait(timeout=10)
     stdout, stderr = watcher.communicate(timeout=30)
     failed = [line for line in stderr.splitlines() if "sample failed" in line]
     assert failed and all("connection refused" in line for line in failed), stderr[-2000:]
