@@ -4,15 +4,8 @@ import pulumi
 
 from infra import apis
 from infra.apis import ProjectApis, ProjectApisArgs
-from infra.cluster import (
-    LOAD_POOL_MACHINE_TYPE,
-    LOAD_TAINT_KEY,
-    LOAD_TAINT_VALUE,
-    SYSTEM_POOL_MAX_NODES,
-    Cluster,
-    ClusterArgs,
-)
-from infra.cost import CostInputs, hourly_cost
+from infra.cluster import LOAD_TAINT_KEY, LOAD_TAINT_VALUE, Cluster, ClusterArgs
+from infra.cost import stack_cost
 from infra.identity import Workspace
 from infra.images import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
@@ -117,22 +110,7 @@ if cluster.load_generator_pool is not None:
             ),
         },
     )
-pulumi.export(
-    "estimatedCostPerHour",
-    hourly_cost(
-        CostInputs(
-            machine_type=settings.cluster.machine_type,
-            accelerator=settings.cluster.accelerator,
-            spot=settings.cluster.spot_nodes,
-            system_machine_type=settings.cluster.system_machine_type,
-            min_nodes=settings.cluster.min_nodes,
-            max_nodes=settings.cluster.max_nodes,
-            system_max_nodes=SYSTEM_POOL_MAX_NODES,
-            load_machine_type=LOAD_POOL_MACHINE_TYPE,
-            load_max_nodes=settings.cluster.load_generator_nodes,
-        )
-    ),
-)
+pulumi.export("estimatedCostPerHour", stack_cost(settings.cluster))
 pulumi.export(
     "deploymentConsoleUrl",
     f"{console}/deployment/{zone}/{cluster_name}/{settings.serving.namespace}/{APP_NAME}/overview{project_query}",

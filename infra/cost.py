@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.cluster import LOAD_POOL_MACHINE_TYPE, SYSTEM_POOL_MAX_NODES
+from infra.settings import ClusterSettings
+
 PRICES_AS_OF = "us-central1 list prices of 2026-11-28 (infra/cost.py)"
 # (on-demand, Spot) per hour; None where the table has no Spot price.
 MACHINE_PRICES: dict[str, tuple[float, float | None]] = {
@@ -78,3 +81,20 @@ def hourly_cost(inputs: CostInputs) -> dict[str, object]:
         ),
         "basis": PRICES_AS_OF,
     }
+
+
+def stack_cost(settings: ClusterSettings) -> dict[str, object]:
+    """The estimate for a stack's cluster settings: its pools, their machine types, GPUs and Spot."""
+    return hourly_cost(
+        CostInputs(
+            machine_type=settings.machine_type,
+            accelerator=settings.accelerator,
+            spot=settings.spot_nodes,
+            system_machine_type=settings.system_machine_type,
+            min_nodes=settings.min_nodes,
+            max_nodes=settings.max_nodes,
+            system_max_nodes=SYSTEM_POOL_MAX_NODES,
+            load_machine_type=LOAD_POOL_MACHINE_TYPE,
+            load_max_nodes=settings.load_generator_nodes,
+        )
+    )

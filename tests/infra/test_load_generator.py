@@ -6,7 +6,7 @@ NODE_POOL = "gcp:container/nodePool:NodePool"
 
 
 def test_the_lab_has_no_load_generator_pool(dev):
-    assert [pool.name for pool in dev.of_type(NODE_POOL)] == ["gke-system-pool", "gke-pool"]
+    assert {pool.name for pool in dev.of_type(NODE_POOL)} == {"gke-system-pool", "gke-pool"}
     assert "loadGenerator" not in dev.outputs
 
 
