@@ -55,8 +55,9 @@ examples:
   python -m loadtest --in-cluster --workers 4          generate the load from the cluster's load-generator pool
 
 Run it from the repository's root, where python -m finds the package. The report folder
-(default: reports/<timestamp>) receives Locust's CSV stats (locust_stats.csv, locust_stats_history.csv, locust_failures.csv,
-locust_exceptions.csv), its HTML report (report.html) and steps.csv, one row per step.
+(default: reports/<timestamp>) receives Locust's CSV stats (locust_stats.csv,
+locust_stats_history.csv, locust_failures.csv, locust_exceptions.csv), its HTML report
+(report.html) and steps.csv, one row per step.
 Exit status: 0 PASS (failures within --max-failure-ratio), 1 FAIL, 2 the test could not start,
 130 INTERRUPTED (Ctrl+C: the load stops, the reports are written).
 """
