@@ -280,7 +280,8 @@ class InClusterRun:
 
     def _why_pending(self, pod) -> str:
         message = ""
-        for condition in pod.status.conditions or [] if pod.status else []:
+        conditions = (pod.status.conditions or []) if pod.status else []
+        for condition in conditions:
             if condition.type == "PodScheduled" and condition.status == "False":
                 message = f"{condition.reason}: {condition.message}"
         events = self._core.list_namespaced_event(

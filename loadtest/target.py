@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -53,13 +54,19 @@ def stack_outputs(stack: str, show_secrets: bool = False, instead: str = HOST_IN
     command = ["pulumi", "stack", "output", "--json", "--stack", stack, "--cwd", str(PROJECT_DIR)]
     if show_secrets:
         command.append("--show-secrets")
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    result = _run_once(tuple(command))
     if result.returncode != 0:
         raise TargetError(
             f"`{' '.join(command[:6])}` failed: {result.stderr.strip() or result.stdout.strip()}\n"
             f"Deploy the stack first (`pulumi up`), choose another with --stack, or pass {instead}."
         )
     return json.loads(result.stdout or "{}")
+
+
+@functools.cache
+def _run_once(command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """The preflight, the watcher and an in-cluster run each need the outputs: ask Pulumi once per process."""
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def rest_url(host: str | None, stack: str) -> str:

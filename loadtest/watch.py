@@ -27,7 +27,7 @@ from kubernetes.client import rest
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
-from loadtest import server_metrics
+from loadtest import model_api, server_metrics
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir
 from loadtest.target import DEFAULT_STACK, TargetError, project_defaults, stack_outputs
 from loadtest.timeline import (
@@ -48,7 +48,6 @@ DEFAULT_INTERVAL_SECONDS = 5.0
 NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 # The lab's name of the Deployment and its HPA, used when the stack's outputs are not read (--kubeconfig).
 LAB_WORKLOAD = "image-classifier"
-LAB_MODEL = "image_classifier"
 
 log = logging.getLogger("loadtest.watch")
 
@@ -67,7 +66,7 @@ class WatchTarget:
     deployment: str
     hpa: str
     node_pool: str
-    model_name: str = "image_classifier"
+    model_name: str
     # Where the namespace came from, for the hint when an object is not found there.
     namespace_origin: str = "--namespace"
 
@@ -338,7 +337,7 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         deployment=args.deployment or names["deploymentName"],
         hpa=args.hpa or names["hpaName"],
         node_pool=args.node_pool or names["nodePoolName"],
-        model_name=str(names.get("modelName") or LAB_MODEL),
+        model_name=str(names.get("modelName") or model_api.DEFAULT_MODEL_NAME),
         namespace_origin="--namespace" if args.namespace else origin,
     )
     return ClusterSampler(api_client, target, timeout)
