@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import subprocess
 import sys
 import urllib.request
@@ -68,6 +69,12 @@ def run_module(module: str, *args: str, env: dict | None = None, timeout: float 
         timeout=timeout,
     )
     return Run(result.returncode, result.stdout, result.stderr)
+
+
+def default_sigint() -> None:
+    """For a child the test will Ctrl+C (Popen's preexec_fn): a test run started in the background hands its
+    children SIGINT ignored, and Python then installs no KeyboardInterrupt handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def csv_rows(path: Path) -> list[dict]:

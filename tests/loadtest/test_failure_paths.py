@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, run_module
+from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, default_sigint, run_module
 from tests.loadtest.test_watch import SCRIPT, kubeconfig_for
 
 
@@ -138,6 +138,7 @@ def test_ctrl_c_stops_the_load_writes_the_reports_and_is_not_a_pass(to_group, tf
         [sys.executable, "-m", "loadtest", "--host", server.url, "--users", "4", "--spawn-rate", "4",
          "--run-time", "60s", "--report-dir", str(tmp_path)],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(server.received()) < 8:

@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
 
-from tests.loadtest.conftest import PROJECT_DIR, run_module
+from tests.loadtest.conftest import PROJECT_DIR, default_sigint, run_module
 from tests.loadtest.test_cli_errors import path_with
 from tests.loadtest.test_watch import SCRIPT, kubeconfig_for
 
@@ -128,6 +128,7 @@ def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-m", "loadtest", "--in-cluster", "--steps", "1", "--report-dir", str(tmp_path / "r")],
         cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(recorded(api, "created")) < 5:

@@ -19,7 +19,7 @@ from loadtest.timeline import (
     pending_by_reason,
     render_chart,
 )
-from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, run_module
+from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, default_sigint, run_module
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
 # an API error interrupts one sample, the node joins and the replica becomes ready.
@@ -112,7 +112,7 @@ def test_ctrl_c_stops_the_watch_and_keeps_what_it_sampled(cluster, tmp_path):
     watcher = subprocess.Popen(
         [sys.executable, "-m", "loadtest.watch", "--kubeconfig", cluster, "--interval", "0.2",
          "--report-dir", str(report_dir)],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
     )  # fmt: skip
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not timeline.exists() or len(csv_rows(timeline)) < 3):
