@@ -1,0 +1,120 @@
+"""Simulated nodes shaped like the stack's GKE pools: machine sizes as GKE allocates them, pool labels, taints.
+
+The shapes come from where the stack defines them (Pulumi.yaml's defaults, infra/cluster.py, infra/capacity.py),
+so a rehearsal schedules pods exactly as the stack's own cluster would at full size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from kubernetes import client
+
+from infra.capacity import MIB, NodeCapacity, node_capacity
+from infra.cluster import (
+    LOAD_POOL_MACHINE_TYPE,
+    LOAD_POOL_NAME,
+    LOAD_TAINT_KEY,
+    LOAD_TAINT_VALUE,
+    NODE_POOL_LABEL,
+    SERVING_TAINT_KEY,
+    SERVING_TAINT_VALUE,
+    SYSTEM_POOL_NAME,
+)
+from infra.settings import project_defaults
+from localcluster.controlplane import KWOK_NODE_ANNOTATION, KWOK_NODE_VALUE
+
+# GKE gives shared-core e2-medium nodes 940m of allocatable CPU ("Plan GKE Standard node sizes", the
+# allocatable table); infra/capacity.py sizes only dedicated-core types.
+SHARED_CORE_ALLOCATABLE_CPU = {"e2-medium": Decimal("0.94")}
+SHARED_CORE_MEMORY_GIB = {"e2-medium": 4}
+# The kubelet's default pod limit, which GKE keeps on Standard node pools.
+MAX_PODS = "110"
+# Two load-generator nodes: enough for `--in-cluster --workers 2` (one worker and the master per node).
+LOAD_NODES = 2
+
+
+@dataclass(frozen=True)
+class Pool:
+    name: str
+    machine_type: str
+    nodes: int
+    taint: tuple[str, str] | None
+
+
+def stack_pools() -> list[Pool]:
+    """The dev stack's pools at their largest: one system node, maxNodes serving nodes, two load nodes."""
+    defaults = project_defaults()
+    return [
+        Pool(SYSTEM_POOL_NAME, str(defaults["systemMachineType"]), 1, None),
+        Pool(
+            str(defaults["nodePoolName"]),
+            str(defaults["machineType"]),
+            int(str(defaults["maxNodes"])),
+            (SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
+        ),
+        Pool(LOAD_POOL_NAME, LOAD_POOL_MACHINE_TYPE, LOAD_NODES, (LOAD_TAINT_KEY, LOAD_TAINT_VALUE)),
+    ]
+
+
+def allocatable(machine_type: str) -> dict[str, str]:
+    """CPU and memory a node of this type offers pods on GKE, as Kubernetes quantities."""
+    capacity = node_capacity(machine_type)
+    if capacity is None:
+        capacity = NodeCapacity(machine_type, 2, Decimal(SHARED_CORE_MEMORY_GIB[machine_type]) * 2**30)
+        cpu = SHARED_CORE_ALLOCATABLE_CPU[machine_type]
+    else:
+        cpu = capacity.allocatable_cpu
+    memory_mib = int(capacity.allocatable_memory_bytes / MIB)
+    return {"cpu": f"{int(cpu * 1000)}m", "memory": f"{memory_mib}Mi", "pods": MAX_PODS}
+
+
+def node_manifest(pool: Pool, index: int) -> dict:
+    name = f"{pool.name}-{index}"
+    resources = allocatable(pool.machine_type)
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE},
+            "labels": {
+                NODE_POOL_LABEL: pool.name,
+                "node.kubernetes.io/instance-type": pool.machine_type,
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+        },
+        "spec": {
+            "taints": [{"key": pool.taint[0], "value": pool.taint[1], "effect": "NoSchedule"}] if pool.taint else []
+        },
+        "status": {"allocatable": resources, "capacity": resources},
+    }
+
+
+def create_nodes(api: client.ApiClient, pools: list[Pool], timeout_s: float = 60.0) -> list[str]:
+    """Register each pool's nodes and wait until kwok reports every one Ready."""
+    core = client.CoreV1Api(api)
+    names = []
+    for pool in pools:
+        for index in range(pool.nodes):
+            manifest = node_manifest(pool, index)
+            core.create_node(manifest)
+            names.append(manifest["metadata"]["name"])
+    deadline = time.monotonic() + timeout_s
+    while True:
+        ready = {node.metadata.name for node in core.list_node().items if _is_ready(node)}
+        missing = [name for name in names if name not in ready]
+        if not missing:
+            return names
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"kwok did not make these nodes Ready within {timeout_s:.0f}s: {', '.join(missing)}")
+        time.sleep(0.25)
+
+
+def _is_ready(node: client.V1Node) -> bool:
+    conditions = (node.status.conditions if node.status else None) or []
+    return any(c.type == "Ready" and c.status == "True" for c in conditions)
