@@ -1,108 +1,168 @@
-"""Composition root: settings, then components, then the stack's outputs."""
+"""Composition root: settings, then components, then the stack's outputs.
+
+Two shapes: the lab's, with its own GKE cluster, bucket and model copy; or the serving system alone, in a
+cluster the user already has (`kubeconfig` set), which registers no Google resource.
+"""
+
+import hashlib
 
 import pulumi
 
 from infra import apis
 from infra.apis import ProjectApis, ProjectApisArgs
-from infra.cluster import LOAD_TAINT_KEY, LOAD_TAINT_VALUE, Cluster, ClusterArgs
+from infra.cluster import LOAD_POOL_NAME, LOAD_TAINT_KEY, LOAD_TAINT_VALUE, Cluster, ClusterArgs
 from infra.cost import stack_cost
+from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
 from infra.identity import Workspace
 from infra.images import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
-from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
-from infra.settings import load_settings
+from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, ModelBucketReader, Serving, ServingArgs
+from infra.settings import ExistingClusterSettings, Settings, load_settings
 
-settings = load_settings()
 
-project = settings.cluster.project
-gpu = settings.cluster.accelerator is not None
-project_apis = ProjectApis("apis", ProjectApisArgs(project=project, image_mirror=gpu))
-cluster = Cluster(
-    "gke",
-    ClusterArgs(
-        settings=settings.cluster,
-        apis=project_apis,
-        namespace=settings.serving.namespace,
-        instance=settings.serving.instance,
-    ),
-)
-# GPU nodes stream their multi-GB image from a Docker Hub mirror; CPU nodes pull the lab's image as it is.
-image, image_ready = settings.serving.image, []
-if gpu:
-    mirror = ImageMirror(
-        "images",
-        ImageMirrorArgs(
-            project=project,
-            region=settings.cluster.region,
-            repository_id=f"{settings.cluster.name}-docker-hub",
-            reader=cluster.node_account_member,
-            apis_ready=project_apis.needs(*apis.IMAGE_MIRROR),
+def on_gke(settings: Settings) -> Serving:
+    """The lab: a GKE cluster, the model copied into a bucket of the stack's, TF Serving reading it."""
+    project = settings.cluster.project
+    gpu = settings.cluster.accelerator is not None
+    project_apis = ProjectApis("apis", ProjectApisArgs(project=project, image_mirror=gpu))
+    cluster = Cluster(
+        "gke",
+        ClusterArgs(
+            settings=settings.cluster,
+            apis=project_apis,
+            namespace=settings.serving.namespace,
+            instance=settings.serving.instance,
         ),
     )
-    image, image_ready = mirror.image(image), mirror.ready
-workspace = Workspace(
-    project=project,
-    namespace=cluster.namespace,
-    workload_pool=cluster.workload_pool,
-    provider=cluster.provider,
-    iam_ready=project_apis.needs(apis.IAM),
-    namespace_ready=cluster.namespace_ready,
-)
-model_store = ModelStore(
-    "model",
-    ModelStoreArgs(
-        settings=settings.model,
+    # GPU nodes stream their multi-GB image from a Docker Hub mirror; CPU nodes pull the lab's image as it is.
+    image, image_ready = settings.serving.image, []
+    if gpu:
+        mirror = ImageMirror(
+            "images",
+            ImageMirrorArgs(
+                project=project,
+                region=settings.cluster.region,
+                repository_id=f"{settings.cluster.name}-docker-hub",
+                reader=cluster.node_account_member,
+                apis_ready=project_apis.needs(*apis.IMAGE_MIRROR),
+            ),
+        )
+        image, image_ready = mirror.image(image), mirror.ready
+    workspace = Workspace(
         project=project,
-        location=settings.cluster.region,
-        apis=project_apis,
-        cluster_name=settings.cluster.name,
-        instance=settings.serving.instance,
-        workspace=workspace,
-    ),
-)
-serving = Serving(
-    "serving",
-    ServingArgs(
-        settings=settings.serving,
-        cluster_name=settings.cluster.name,
-        model_name=settings.model.name,
-        bucket_name=model_store.bucket_name,
-        model_uri=model_store.model_uri,
-        model_revision=model_store.revision,
-        model_copy=model_store.model_copy,
-        node_pool_name=cluster.node_pool_name,
-        workspace=workspace,
-        image=image,
-        image_ready=image_ready,
-        gpu=gpu,
-    ),
-)
+        namespace=cluster.namespace,
+        workload_pool=cluster.workload_pool,
+        provider=cluster.provider,
+        iam_ready=project_apis.needs(apis.IAM),
+        namespace_ready=cluster.namespace_ready,
+    )
+    model_store = ModelStore(
+        "model",
+        ModelStoreArgs(
+            settings=settings.model,
+            project=project,
+            location=settings.cluster.region,
+            apis=project_apis,
+            cluster_name=settings.cluster.name,
+            instance=settings.serving.instance,
+            workspace=workspace,
+        ),
+    )
+    serving = Serving(
+        "serving",
+        ServingArgs(
+            settings=settings.serving,
+            model_name=settings.model.name,
+            model_uri=model_store.model_uri,
+            model_revision=model_store.revision,
+            model_copy=model_store.model_copy,
+            node_pool_name=cluster.node_pool_name,
+            workspace=workspace,
+            image=image,
+            image_ready=image_ready,
+            gpu=gpu,
+            bucket_reader=ModelBucketReader(
+                bucket_name=model_store.bucket_name, account_id=f"{settings.cluster.name}-serving"
+            ),
+            google_service_account="",
+            pod_monitoring=True,
+        ),
+    )
 
-console = "https://console.cloud.google.com/kubernetes"
-project_query = f"?project={settings.cluster.project}"
-zone, cluster_name = settings.cluster.zone, settings.cluster.name
-rest_url = pulumi.Output.format("http://{0}:{1}", serving.external_ip, REST_PORT)
+    console = "https://console.cloud.google.com/kubernetes"
+    project_query = f"?project={project}"
+    zone, cluster_name = settings.cluster.zone, settings.cluster.name
+    pulumi.export("clusterName", cluster.name)
+    pulumi.export("zone", zone)
+    pulumi.export("nodePoolName", cluster.node_pool_name)
+    pulumi.export("bucketName", model_store.bucket_name)
+    pulumi.export("modelPath", model_store.model_uri)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    if cluster.load_generator_pool is not None:
+        export_load_generator(cluster.load_generator_pool, serving)
+    pulumi.export("estimatedCostPerHour", stack_cost(settings.cluster))
+    pulumi.export(
+        "deploymentConsoleUrl",
+        f"{console}/deployment/{zone}/{cluster_name}/{settings.serving.namespace}/{APP_NAME}/overview{project_query}",
+    )
+    pulumi.export(
+        "nodePoolConsoleUrl",
+        f"{console}/nodepool/{zone}/{cluster_name}/{settings.cluster.node_pool_name}{project_query}",
+    )
+    return serving
 
-pulumi.export("externalIp", serving.external_ip)
-pulumi.export("restUrl", rest_url)
-pulumi.export("predictUrl", pulumi.Output.format("{0}/v1/models/{1}:predict", rest_url, settings.model.name))
-pulumi.export("grpcTarget", pulumi.Output.format("{0}:{1}", serving.external_ip, GRPC_PORT))
-pulumi.export("modelName", settings.model.name)
-pulumi.export("clusterName", cluster.name)
-pulumi.export("zone", zone)
-pulumi.export("nodePoolName", cluster.node_pool_name)
-pulumi.export("namespace", serving.namespace)
-pulumi.export("deploymentName", serving.deployment_name)
-pulumi.export("hpaName", serving.hpa_name)
-pulumi.export("bucketName", model_store.bucket_name)
-pulumi.export("modelPath", model_store.model_uri)
-pulumi.export("kubeconfig", cluster.kubeconfig)
-# What `python -m loadtest --in-cluster` needs: the pool its pods go to, and the Service's in-cluster address.
-if cluster.load_generator_pool is not None:
+
+def on_existing_cluster(settings: Settings, existing: ExistingClusterSettings) -> Serving:
+    """The serving system alone, in the user's cluster; TF Serving reads the model where modelSource is."""
+    home = ExistingCluster(
+        "cluster",
+        ExistingClusterArgs(
+            settings=existing, namespace=settings.serving.namespace, instance=settings.serving.instance
+        ),
+    )
+    workspace = Workspace(
+        project="",
+        namespace=home.namespace,
+        workload_pool="",
+        provider=home.provider,
+        iam_ready=[],
+        namespace_ready=home.namespace_ready,
+    )
+    model_uri = settings.model.source.uri  # load_settings refuses a local folder here
+    node_pool = settings.cluster.node_pool_name if existing.gke_node_pools else None
+    serving = Serving(
+        "serving",
+        ServingArgs(
+            settings=settings.serving,
+            model_name=settings.model.name,
+            model_uri=model_uri,
+            # A new path is a new model: the pods roll (TF Serving does not reload one under the same path).
+            model_revision=hashlib.sha256(model_uri.encode()).hexdigest()[:16],
+            model_copy=[],
+            node_pool_name=node_pool,
+            workspace=workspace,
+            image=settings.serving.image,
+            image_ready=[],
+            gpu=False,
+            bucket_reader=None,
+            google_service_account=existing.google_service_account,
+            pod_monitoring=existing.managed_prometheus,
+        ),
+    )
+    pulumi.export("nodePoolName", node_pool or "")
+    pulumi.export("modelPath", model_uri)
+    pulumi.export("kubeconfigPath", str(existing.kubeconfig_path))
+    pulumi.export("kubeContext", existing.context)
+    export_load_generator(LOAD_POOL_NAME if existing.gke_node_pools else "", serving)
+    return serving
+
+
+def export_load_generator(node_pool: pulumi.Input[str], serving: Serving) -> None:
+    """What `python -m loadtest --in-cluster` needs: the pool its pods go to, and the Service's in-cluster address."""
     pulumi.export(
         "loadGenerator",
         {
-            "nodePool": cluster.load_generator_pool,
+            "nodePool": node_pool,
             "taintKey": LOAD_TAINT_KEY,
             "taintValue": LOAD_TAINT_VALUE,
             "restUrl": pulumi.Output.format(
@@ -110,12 +170,20 @@ if cluster.load_generator_pool is not None:
             ),
         },
     )
-pulumi.export("estimatedCostPerHour", stack_cost(settings.cluster))
-pulumi.export(
-    "deploymentConsoleUrl",
-    f"{console}/deployment/{zone}/{cluster_name}/{settings.serving.namespace}/{APP_NAME}/overview{project_query}",
-)
-pulumi.export(
-    "nodePoolConsoleUrl",
-    f"{console}/nodepool/{zone}/{cluster_name}/{settings.cluster.node_pool_name}{project_query}",
-)
+
+
+settings = load_settings()
+if settings.existing_cluster is None:
+    serving = on_gke(settings)
+else:
+    serving = on_existing_cluster(settings, settings.existing_cluster)
+
+rest_url = pulumi.Output.format("http://{0}:{1}", serving.external_ip, REST_PORT)
+pulumi.export("externalIp", serving.external_ip)
+pulumi.export("restUrl", rest_url)
+pulumi.export("predictUrl", pulumi.Output.format("{0}/v1/models/{1}:predict", rest_url, settings.model.name))
+pulumi.export("grpcTarget", pulumi.Output.format("{0}:{1}", serving.external_ip, GRPC_PORT))
+pulumi.export("modelName", settings.model.name)
+pulumi.export("namespace", serving.namespace)
+pulumi.export("deploymentName", serving.deployment_name)
+pulumi.export("hpaName", serving.hpa_name)

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from infra import apis
 from infra.apis import ProjectApis
-from infra.labels import recommended_labels
+from infra.namespace import workload_namespace
 from infra.settings import ClusterSettings
 
 # What a node's own account needs: Google's minimal node role (logs, metrics) and image pulls.
@@ -32,9 +32,6 @@ LOAD_TAINT_VALUE = "true"
 SERVING_TAINT_KEY = "tfserving.dev/serving"
 SERVING_TAINT_VALUE = "true"
 NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
-BUILT_IN_NAMESPACES = ("default",)
-# Pod Security Standard the workload namespace enforces; the stack's pods meet it.
-POD_SECURITY_LEVEL = "restricted"
 
 
 @dataclass(frozen=True)
@@ -241,21 +238,9 @@ class Cluster(pulumi.ComponentResource):
         )
 
         self.namespace = args.namespace
-        self.namespace_ready = []
-        if args.namespace not in BUILT_IN_NAMESPACES:
-            self.namespace_ready.append(
-                k8s.core.v1.Namespace(
-                    f"{name}-namespace",
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        name=args.namespace,
-                        labels={
-                            **recommended_labels(args.namespace, args.instance, "namespace"),
-                            **pod_security_labels(POD_SECURITY_LEVEL),
-                        },
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
-                )
-            )
+        self.namespace_ready = workload_namespace(
+            f"{name}-namespace", args.namespace, args.instance, self.provider, self
+        )
         self.register_outputs({"name": self.name, "nodePoolName": self.node_pool_name, "kubeconfig": self.kubeconfig})
 
     def _nat(self, name: str, settings: ClusterSettings, project_apis: ProjectApis) -> list[pulumi.Resource]:
@@ -298,17 +283,17 @@ def _gpu_node_config(accelerator: str | None) -> dict:
     }
 
 
-def pod_security_labels(level: str) -> dict[str, str]:
-    """Enforce the Pod Security Standard, and audit and warn on it too, so kubectl shows why a pod is refused."""
-    return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
-
-
 # GKE taints every GPU node with this key, so that only pods that ask for a GPU land there.
 GPU_TAINT_KEY = "nvidia.com/gpu"
 
 
-def serving_node_placement(node_pool_name: pulumi.Input[str], gpu: bool = False) -> dict:
-    """The node selector and tolerations that put a pod on the serving pool, and only there."""
+def serving_node_placement(node_pool_name: pulumi.Input[str] | None, gpu: bool = False) -> dict:
+    """The node selector and tolerations that put a pod on the serving pool, and only there.
+
+    None (a cluster without the stack's pools): no placement; the cluster's scheduler decides.
+    """
+    if node_pool_name is None:
+        return {}
     tolerations = [
         k8s.core.v1.TolerationArgs(
             key=SERVING_TAINT_KEY, operator="Equal", value=SERVING_TAINT_VALUE, effect="NoSchedule"

@@ -9,6 +9,8 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 WORKLOAD_IDENTITY_ROLE = "roles/iam.workloadIdentityUser"
+# GKE's metadata server gives a pod of this Kubernetes account the named Google account's tokens.
+GKE_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 name=args.service_account_name,
                 namespace=workspace.namespace,
                 labels=args.labels,
-                annotations={"iam.gke.io/gcp-service-account": account.email},
+                annotations={GKE_SERVICE_ACCOUNT_ANNOTATION: account.email},
             ),
             automount_service_account_token=False,
             opts=pulumi.ResourceOptions(parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready),

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from infra import timing
 from infra.cluster import serving_node_placement
-from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, Workspace
+from infra.identity import GKE_SERVICE_ACCOUNT_ANNOTATION, WorkloadIdentity, WorkloadIdentityArgs, Workspace
 from infra.labels import recommended_labels
 from infra.pods import checkov_skips, restricted_pod_security, tmp_volume
 from infra.settings import ServingSettings
@@ -40,20 +40,33 @@ SCRAPE_INTERVAL = "15s"
 
 
 @dataclass(frozen=True)
+class ModelBucketReader:
+    """On the stack's own cluster: the pods read the model bucket as a Google account of their own."""
+
+    bucket_name: pulumi.Input[str]
+    account_id: str
+
+
+@dataclass(frozen=True)
 class ServingArgs:
     settings: ServingSettings
-    cluster_name: str
     model_name: str
-    bucket_name: pulumi.Input[str]
     model_uri: pulumi.Input[str]
     model_revision: str
     model_copy: list[pulumi.Resource]
-    node_pool_name: pulumi.Input[str]
+    # None: the pods go wherever the cluster schedules them (a cluster without the stack's pools).
+    node_pool_name: pulumi.Input[str] | None
     workspace: Workspace
     # The image as pods pull it (through the GPU stack's mirror, or as set), and what that pull needs.
     image: str
     image_ready: list[pulumi.Resource]
     gpu: bool
+    # None on a cluster the user already has: a plain service account, annotated with
+    # `google_service_account` for Workload Identity where one is given.
+    bucket_reader: ModelBucketReader | None
+    google_service_account: str
+    # GKE Managed Prometheus' PodMonitoring; its CRD exists only where Managed Prometheus is on.
+    pod_monitoring: bool
 
 
 class Serving(pulumi.ComponentResource):
@@ -78,28 +91,10 @@ class Serving(pulumi.ComponentResource):
             parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
         )
 
-        # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
-        reader = WorkloadIdentity(
-            f"{name}-reader",
-            WorkloadIdentityArgs(
-                workspace=workspace,
-                account_id=f"{args.cluster_name}-serving",
-                display_name="TF Serving model reader",
-                service_account_name=APP_NAME,
-                labels=labels,
-            ),
-            opts=google_child,
-        )
-        bucket_read = gcp.storage.BucketIAMMember(
-            f"{name}-reads-bucket",
-            bucket=args.bucket_name,
-            role=BUCKET_READER_ROLE,
-            member=reader.member,
-            opts=google_child,
-        )
+        service_account, identity_ready = self._identity(name, args, labels, google_child, k8s_child)
         # Pods must find the model and their identity in place, or they start and fail; the Service waits
         # for the same pods' endpoints, so it starts and times out with them.
-        model_in_place = [*args.model_copy, bucket_read, *reader.ready, *args.image_ready]
+        model_in_place = [*args.model_copy, *identity_ready, *args.image_ready]
         rollout = pulumi.ResourceOptions(
             depends_on=model_in_place,
             custom_timeouts=pulumi.CustomTimeouts(create=timing.ROLLOUT_TIMEOUT, update=timing.ROLLOUT_TIMEOUT),
@@ -168,7 +163,7 @@ class Serving(pulumi.ComponentResource):
                         },
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=reader.service_account_name,
+                        service_account_name=service_account,
                         automount_service_account_token=False,
                         security_context=restricted_pod_security(),
                         priority_class_name=SERVING_PRIORITY_CLASS,
@@ -186,17 +181,18 @@ class Serving(pulumi.ComponentResource):
         )
 
         # GKE Managed Prometheus scrapes each replica's request counts and latencies into Cloud Monitoring.
-        k8s.apiextensions.CustomResource(
-            f"{name}-pod-monitoring",
-            api_version=POD_MONITORING_API,
-            kind="PodMonitoring",
-            metadata=workload_metadata,
-            spec={
-                "selector": {"matchLabels": selector},
-                "endpoints": [{"port": REST_PORT_NAME, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}],
-            },
-            opts=k8s_child,
-        )
+        if args.pod_monitoring:
+            k8s.apiextensions.CustomResource(
+                f"{name}-pod-monitoring",
+                api_version=POD_MONITORING_API,
+                kind="PodMonitoring",
+                metadata=workload_metadata,
+                spec={
+                    "selector": {"matchLabels": selector},
+                    "endpoints": [{"port": REST_PORT_NAME, "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}],
+                },
+                opts=k8s_child,
+            )
 
         service = k8s.core.v1.Service(
             f"{name}-service",
@@ -277,6 +273,50 @@ class Serving(pulumi.ComponentResource):
         self.hpa_name = autoscaler.metadata.name
         self.external_ip = service.status.load_balancer.ingress[0].ip
         self.register_outputs({"externalIp": self.external_ip, "deploymentName": self.deployment_name})
+
+    @staticmethod
+    def _identity(
+        name: str,
+        args: ServingArgs,
+        labels: dict[str, str],
+        google_child: pulumi.ResourceOptions,
+        k8s_child: pulumi.ResourceOptions,
+    ) -> tuple[str, list[pulumi.Resource]]:
+        """The pods' service account, and what must exist before they start."""
+        if args.bucket_reader is None:
+            annotations = {GKE_SERVICE_ACCOUNT_ANNOTATION: args.google_service_account}
+            account = k8s.core.v1.ServiceAccount(
+                f"{name}-service-account",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=APP_NAME,
+                    namespace=args.settings.namespace,
+                    labels=labels,
+                    annotations=annotations if args.google_service_account else None,
+                ),
+                automount_service_account_token=False,
+                opts=k8s_child,
+            )
+            return APP_NAME, [account]
+        # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
+        reader = WorkloadIdentity(
+            f"{name}-reader",
+            WorkloadIdentityArgs(
+                workspace=args.workspace,
+                account_id=args.bucket_reader.account_id,
+                display_name="TF Serving model reader",
+                service_account_name=APP_NAME,
+                labels=labels,
+            ),
+            opts=google_child,
+        )
+        bucket_read = gcp.storage.BucketIAMMember(
+            f"{name}-reads-bucket",
+            bucket=args.bucket_reader.bucket_name,
+            role=BUCKET_READER_ROLE,
+            member=reader.member,
+            opts=google_child,
+        )
+        return reader.service_account_name, [bucket_read, *reader.ready]
 
 
 def _content_hash(data: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pulumi
+import yaml
 from kubernetes.utils.quantity import parse_quantity
 
 from infra.accelerators import ACCELERATORS, NONE, gpu_problems
@@ -48,6 +49,20 @@ _IMAGE = re.compile(
 )
 # Kubernetes keeps kube-* namespaces for itself; the program would create and label the namespace.
 _RESERVED_NAMESPACE_PREFIX = "kube-"
+PROJECT_FILE = Path(__file__).resolve().parents[1] / "Pulumi.yaml"
+# Settings that shape the stack's own GKE cluster, node pools and bucket: with `kubeconfig` set there is none,
+# so a value other than the default would be silently ignored, and is refused instead.
+GKE_ONLY_SETTINGS = (
+    "zone", "clusterName", "releaseChannel", "deletionProtection", "machineType", "minNodes", "maxNodes",
+    "initialNodes", "systemMachineType", "accelerator", "spotNodes", "privateNodes",
+    "controlPlaneAuthorizedNetworks", "bucketName", "modelCopyImage", "modelFolder", "hpaProfile",
+    "loadGeneratorNodes",
+)  # fmt: skip
+# What the stack's own cluster always has, and a cluster you already have may have: the user turns each on.
+EXISTING_CLUSTER_ONLY_SETTINGS = ("kubeContext", "gkeNodePools", "managedPrometheus", "servingGoogleServiceAccount")
+_GOOGLE_SERVICE_ACCOUNT = re.compile(
+    r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$"
+)
 # A memory quantity without a unit is bytes; below this it cannot hold TF Serving and is surely a slip.
 _MEMORY_FLOOR = 256 * MIB
 
@@ -140,10 +155,27 @@ class ServingSettings:
 
 
 @dataclass(frozen=True)
+class ExistingClusterSettings:
+    """A cluster the user already has (`kubeconfig`): the stack declares Kubernetes objects only."""
+
+    kubeconfig_path: Path
+    # Empty: the kubeconfig's current context.
+    context: str
+    # The cluster has this stack's GKE pools (nodePoolName and load-pool, labelled and tainted as the stack's
+    # own): pods are placed on them as they would be there.
+    gke_node_pools: bool
+    managed_prometheus: bool
+    # Serving pods act as this Google account through Workload Identity; empty means no annotation.
+    google_service_account: str
+
+
+@dataclass(frozen=True)
 class Settings:
     cluster: ClusterSettings
     model: ModelSettings
     serving: ServingSettings
+    # None: the stack creates its own GKE cluster (the lab).
+    existing_cluster: ExistingClusterSettings | None
 
 
 class _Reader:
@@ -193,8 +225,9 @@ def load_settings() -> Settings:
     problems: list[str] = []
     read = _Reader(pulumi.Config(), problems)
 
+    existing = _existing_cluster(read, problems)
     project = pulumi.Config("gcp").get("project") or ""
-    if not project:
+    if not project and existing is None:
         problems.append(
             "gcp:project is not set; run `pulumi config set gcp:project <your-project-id>` "
             "(e.g. `$(gcloud config get-value project)`)."
@@ -249,11 +282,87 @@ def load_settings() -> Settings:
 
     _check_cluster(cluster, read, problems)
     _check_model(model, read, problems)
-    _check_serving(serving, cluster, read, problems)
+    _check_serving(serving, cluster if existing is None else None, read, problems)
     _check_accelerator(cluster, serving, read, problems)
+    if existing is not None and isinstance(model.source, LocalModelSource):
+        problems.append(
+            f"{read.key('modelSource')} is a local folder, which needs the stack's own bucket; with "
+            f"{read.key('kubeconfig')} set, give a gs:// SavedModel folder the pods can read, e.g. "
+            "gs://spls/gsp777/resnet_101."
+        )
     if problems:
         raise SettingsError("Invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems))
-    return Settings(cluster=cluster, model=model, serving=serving)
+    return Settings(cluster=cluster, model=model, serving=serving, existing_cluster=existing)
+
+
+def project_defaults() -> dict[str, object]:
+    """The defaults Pulumi.yaml declares, as the CLI hands them to the program (strings)."""
+    declared = yaml.safe_load(PROJECT_FILE.read_text())["config"]
+    return {key: spec.get("default") for key, spec in declared.items()}
+
+
+def _as_config_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def _existing_cluster(read: _Reader, problems: list[str]) -> ExistingClusterSettings | None:
+    """`kubeconfig` set: check it names a usable context, and that no setting of the other mode is set."""
+    defaults = project_defaults()
+
+    def changed(names: tuple[str, ...]) -> list[str]:
+        return [name for name in names if read.text(name) != _as_config_text(defaults[name])]
+
+    raw = read.text("kubeconfig")
+    if not raw:
+        for name in changed(EXISTING_CLUSTER_ONLY_SETTINGS):
+            problems.append(
+                f"{read.key(name)} applies only to a cluster you already have ({read.key('kubeconfig')} set); "
+                f"the stack's own GKE cluster always has what it turns on: `pulumi config rm {name}`."
+            )
+        return None
+    for name in changed(GKE_ONLY_SETTINGS):
+        problems.append(
+            f"{read.key(name)} shapes the stack's own GKE cluster, which is not created with "
+            f"{read.key('kubeconfig')} set: `pulumi config rm {name}`, or unset kubeconfig."
+        )
+    path = Path(raw).expanduser().resolve()
+    context = read.text("kubeContext")
+    problem = kubeconfig_problem(path, context)
+    if problem:
+        problems.append(f"{read.key('kubeconfig')} {raw!r}: {problem}.")
+    account = read.text("servingGoogleServiceAccount")
+    if account and not _GOOGLE_SERVICE_ACCOUNT.match(account):
+        problems.append(
+            f"{read.key('servingGoogleServiceAccount')} {account!r} is not a Google service account email like "
+            "model-reader@my-project.iam.gserviceaccount.com."
+        )
+    return ExistingClusterSettings(
+        kubeconfig_path=path,
+        context=context,
+        gke_node_pools=read.flag("gkeNodePools"),
+        managed_prometheus=read.flag("managedPrometheus"),
+        google_service_account=account,
+    )
+
+
+def kubeconfig_problem(path: Path, context: str) -> str | None:
+    """Why this kubeconfig cannot reach a cluster (no file, not a kubeconfig, no such context), or None."""
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as error:
+        return f"cannot be read ({error.strerror}); give the path of a kubeconfig file, e.g. ~/.kube/config"
+    except yaml.YAMLError:
+        return "is not YAML; give the path of a kubeconfig file, e.g. ~/.kube/config"
+    if not isinstance(loaded, dict) or not isinstance(loaded.get("contexts"), list):
+        return "is not a kubeconfig (it has no contexts)"
+    names = [entry.get("name") for entry in loaded["contexts"] if isinstance(entry, dict)]
+    if context and context not in names:
+        return f"has no context {context!r}; it has {', '.join(map(str, names)) or 'none'} (setting kubeContext)"
+    if not context and not loaded.get("current-context"):
+        return "has no current context; set kubeContext to one of " + (", ".join(map(str, names)) or "its contexts")
+    return None
 
 
 def _model_source(read: _Reader, problems: list[str]) -> ModelSource:
@@ -417,7 +526,10 @@ def _memory(raw: str, key: str, example: str, problems: list[str]) -> Decimal | 
     return value
 
 
-def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Reader, problems: list[str]) -> None:
+def _check_serving(
+    serving: ServingSettings, cluster: ClusterSettings | None, read: _Reader, problems: list[str]
+) -> None:
+    """`cluster` is None for a cluster the user already has: its nodes are not known, so not checked against."""
     if not _DNS_LABEL.match(serving.namespace):
         problems.append(f"{read.key('namespace')} {serving.namespace!r} is not a valid namespace name.")
     elif serving.namespace.startswith(_RESERVED_NAMESPACE_PREFIX):
@@ -433,7 +545,8 @@ def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Re
         )
     _check_cidrs(serving.allowed_source_ranges, read.key("allowedSourceRanges"), problems)
     # One serving-sized pod per serving node: warm spares and the minimum replicas each need a node of their own.
-    if serving.spare_replicas and serving.spare_replicas + serving.min_replicas > cluster.max_nodes:
+    needed = serving.spare_replicas + serving.min_replicas
+    if cluster is not None and serving.spare_replicas and needed > cluster.max_nodes:
         problems.append(
             f"{read.key('spareReplicas')} ({serving.spare_replicas}) plus {read.key('minReplicas')} "
             f"({serving.min_replicas}) need {serving.spare_replicas + serving.min_replicas} serving nodes, above "
@@ -448,7 +561,7 @@ def _check_serving(serving: ServingSettings, cluster: ClusterSettings, read: _Re
             f"{read.key('memoryLimit')} ({serving.memory_limit}) is below {read.key('memoryRequest')} "
             f"({serving.memory_request}); raise memoryLimit or leave it empty to equal the request."
         )
-    capacity = node_capacity(cluster.machine_type)
+    capacity = node_capacity(cluster.machine_type) if cluster is not None else None
     if capacity is None:
         return
     daemonsets = f"{DAEMONSET_CPU} CPU / {DAEMONSET_MEMORY_BYTES // MIB}Mi"

@@ -38,7 +38,7 @@ class WarmCapacityArgs:
     workspace: Workspace
     image: str
     gpu: bool
-    node_pool_name: pulumi.Input[str]
+    node_pool_name: pulumi.Input[str] | None
     ready: list[pulumi.Resource]
 
 

@@ -106,10 +106,7 @@ def _pod_spec(generator: LoadGenerator, command: list[str], resources: dict, rep
             "runAsGroup": RUN_AS,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "nodeSelector": {"cloud.google.com/gke-nodepool": generator.node_pool},
-        "tolerations": [
-            {"key": generator.taint_key, "operator": "Equal", "value": generator.taint_value, "effect": "NoSchedule"}
-        ],
+        **_placement(generator),
         "containers": [
             {
                 "name": "locust",
@@ -311,3 +308,15 @@ def _api_problem(error: Exception) -> str:
     if isinstance(error, ApiException):
         return f"HTTP {error.status} {error.reason}"
     return str(error).splitlines()[0][:200]
+
+
+def _placement(generator: LoadGenerator) -> dict:
+    """On the stack's tainted load-generator pool; anywhere on a cluster without one (empty node pool)."""
+    if not generator.node_pool:
+        return {}
+    return {
+        "nodeSelector": {"cloud.google.com/gke-nodepool": generator.node_pool},
+        "tolerations": [
+            {"key": generator.taint_key, "operator": "Equal", "value": generator.taint_value, "effect": "NoSchedule"}
+        ],
+    }

@@ -139,9 +139,10 @@ class ClusterSampler:
             f"pods of {where}{target.deployment}", self._core.list_namespaced_pod, target.namespace,
             label_selector=selector,
         ).items  # fmt: skip
+        # No pool (a cluster without the stack's pools): every node counts.
         nodes = self._read(
-            f"nodes of node pool {target.node_pool}", self._core.list_node,
-            label_selector=f"{NODE_POOL_LABEL}={target.node_pool}",
+            f"nodes of node pool {target.node_pool}" if target.node_pool else "nodes", self._core.list_node,
+            label_selector=f"{NODE_POOL_LABEL}={target.node_pool}" if target.node_pool else "",
         ).items  # fmt: skip
         server = self._server_view([pod.metadata.name for pod in pods if _is_running_ready(pod)], now)
         phases = Counter(pod.status.phase if pod.status else "Unknown" for pod in pods)
@@ -344,7 +345,15 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
 
 
 def stack_api_client(outputs: dict, stack: str, context: str | None = None) -> client.ApiClient:
-    """A Kubernetes client from the stack's exported kubeconfig."""
+    """A Kubernetes client from the stack's exported kubeconfig, or the file of a cluster the user already has."""
+    if "kubeconfigPath" in outputs:
+        try:
+            return config.new_client_from_config(
+                config_file=outputs["kubeconfigPath"], context=context or outputs.get("kubeContext") or None
+            )
+        except _KUBECONFIG_ERRORS as error:
+            path = outputs["kubeconfigPath"]
+            raise TargetError(f"Cannot use {path}, stack {stack}'s kubeconfig: {_first_line(error)}") from error
     if "kubeconfig" not in outputs:
         raise TargetError(f"Stack {stack} has no kubeconfig output yet; run `pulumi up` or pass --kubeconfig.")
     try:
