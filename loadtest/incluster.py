@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import json
 import re
 import shlex
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 
 from kubernetes import client, utils, watch
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # What the locustfile imports from this package; nothing else is shipped.
@@ -288,10 +290,17 @@ class InClusterRun:
         return "; ".join(part for part in (message, latest[-1] if latest else "") if part) or "no reason given yet"
 
     def master_log(self) -> Iterator[str]:
+        """The master's log as it is written; a log the API cannot serve, or a stream that breaks, is an error."""
         lines = watch.Watch().stream(
             self._core.read_namespaced_pod_log, name=MASTER, namespace=self.namespace, follow=True
         )
-        return (str(line) for line in lines)
+        try:
+            for line in lines:
+                yield str(line)
+        except (ApiException, HTTPError, OSError) as error:
+            raise InClusterError(
+                f"Cannot follow the Locust master's log ({_api_problem(error)}), so its reports cannot come back"
+            ) from error
 
     def delete(self) -> None:
         try:
@@ -305,8 +314,13 @@ class InClusterRun:
 
 
 def _api_problem(error: Exception) -> str:
+    """The status, and the API server's own message where its answer carries one (a Status object)."""
     if isinstance(error, ApiException):
-        return f"HTTP {error.status} {error.reason}"
+        try:
+            detail = str(json.loads(error.body or "{}").get("message", ""))
+        except (ValueError, AttributeError):
+            detail = ""
+        return f"HTTP {error.status} {error.reason}" + (f": {detail[:200]}" if detail else "")
     return str(error).splitlines()[0][:200]
 
 
