@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from kubernetes import config
+from kubernetes.client.exceptions import ApiException
 
 from localcluster.controlplane import ControlPlane, ControlPlaneError
 from localcluster.nodes import create_nodes, stack_pools
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             print("Ctrl+C stops it.", flush=True)
             while not stop.wait(1.0):
                 plane.check_alive()
-    except (ControlPlaneError, TimeoutError) as error:
+    except (ControlPlaneError, TimeoutError, ApiException) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print("Stopped.")

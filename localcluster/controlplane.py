@@ -171,7 +171,7 @@ class ControlPlane:
             if time.monotonic() > deadline:
                 component = next(c for c in self.components if c.name == name)
                 raise ControlPlaneError(
-                    f"{name} was not ready within {self.start_timeout_s:.0f}s ({url}: {last}); "
+                    f"{name} was not ready within {self.start_timeout_s:g}s ({url}: {last}); "
                     f"last lines of {component.log}:\n{_tail(component.log)}"
                 )
             time.sleep(0.25)
@@ -242,6 +242,8 @@ class ControlPlane:
             f"--cert-dir={self.root / 'apiserver-certs'}",
             f"--token-auth-file={self.token_file}",
             "--authorization-mode=RBAC",
+            # As on GKE: privileged pods are valid, and only admission (Pod Security) refuses them.
+            "--allow-privileged=true",
             f"--service-account-key-file={key}",
             f"--service-account-signing-key-file={key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -249,6 +251,9 @@ class ControlPlane:
             # No kubelet registers this address as an endpoint of `kubernetes`; don't try to.
             "--endpoint-reconciler-type=none",
             "--advertise-address=127.0.0.1",
+            # Logs, exec and port-forward go to a node's InternalIP (kwok's server on 127.0.0.1), never to
+            # its name, which no resolver knows.
+            "--kubelet-preferred-address-types=InternalIP",
         ]
 
     def _component_kubeconfig_args(self) -> list[str]:
@@ -280,11 +285,14 @@ class ControlPlane:
         ]
 
     def _kwok_args(self) -> list[str]:
+        # The port the nodes advertise as their kubelet's: the API server's log requests end at kwok.
+        kwok_port = free_port()
         return [
             f"--kubeconfig={self.kubeconfig}",
             f"--config={STAGES}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}={KWOK_NODE_VALUE}",
             "--node-ip=127.0.0.1",
-            f"--server-address=127.0.0.1:{free_port()}",
+            f"--node-port={kwok_port}",
+            f"--server-address=127.0.0.1:{kwok_port}",
         ]

@@ -71,28 +71,25 @@ def allocatable(machine_type: str) -> dict[str, str]:
     return {"cpu": f"{int(cpu * 1000)}m", "memory": f"{memory_mib}Mi", "pods": MAX_PODS}
 
 
-def node_manifest(pool: Pool, index: int) -> dict:
+def node_manifest(pool: Pool, index: int) -> client.V1Node:
     name = f"{pool.name}-{index}"
     resources = allocatable(pool.machine_type)
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE},
-            "labels": {
+    taints = [client.V1Taint(key=pool.taint[0], value=pool.taint[1], effect="NoSchedule")] if pool.taint else None
+    return client.V1Node(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            annotations={KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE},
+            labels={
                 NODE_POOL_LABEL: pool.name,
                 "node.kubernetes.io/instance-type": pool.machine_type,
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
                 "kubernetes.io/arch": "amd64",
             },
-        },
-        "spec": {
-            "taints": [{"key": pool.taint[0], "value": pool.taint[1], "effect": "NoSchedule"}] if pool.taint else []
-        },
-        "status": {"allocatable": resources, "capacity": resources},
-    }
+        ),
+        spec=client.V1NodeSpec(taints=taints),
+        status=client.V1NodeStatus(allocatable=resources, capacity=resources),
+    )
 
 
 def create_nodes(api: client.ApiClient, pools: list[Pool], timeout_s: float = 60.0) -> list[str]:
@@ -101,12 +98,11 @@ def create_nodes(api: client.ApiClient, pools: list[Pool], timeout_s: float = 60
     names = []
     for pool in pools:
         for index in range(pool.nodes):
-            manifest = node_manifest(pool, index)
-            core.create_node(manifest)
-            names.append(manifest["metadata"]["name"])
+            core.create_node(node_manifest(pool, index))
+            names.append(f"{pool.name}-{index}")
     deadline = time.monotonic() + timeout_s
     while True:
-        ready = {node.metadata.name for node in core.list_node().items if _is_ready(node)}
+        ready = {node.metadata.name for node in core.list_node().items if node.metadata and _is_ready(node)}
         missing = [name for name in names if name not in ready]
         if not missing:
             return names
