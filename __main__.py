@@ -128,7 +128,7 @@ def on_existing_cluster(settings: Settings, existing: ExistingClusterSettings) -
         iam_ready=[],
         namespace_ready=home.namespace_ready,
     )
-    model_uri = settings.model.source.uri  # load_settings refuses a local folder here
+    model_uri = existing.model_uri
     node_pool = settings.cluster.node_pool_name if existing.gke_node_pools else None
     serving = Serving(
         "serving",

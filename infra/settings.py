@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,6 +167,8 @@ class ExistingClusterSettings:
     managed_prometheus: bool
     # Serving pods act as this Google account through Workload Identity; empty means no annotation.
     google_service_account: str
+    # Where TF Serving reads the model: modelSource itself, a gs:// folder (a local one is refused).
+    model_uri: str = ""
 
 
 @dataclass(frozen=True)
@@ -284,7 +286,9 @@ def load_settings() -> Settings:
     _check_model(model, read, problems)
     _check_serving(serving, cluster if existing is None else None, read, problems)
     _check_accelerator(cluster, serving, read, problems)
-    if existing is not None and isinstance(model.source, LocalModelSource):
+    if existing is not None and isinstance(model.source, GcsModelSource):
+        existing = replace(existing, model_uri=model.source.uri)
+    elif existing is not None:
         problems.append(
             f"{read.key('modelSource')} is a local folder, which needs the stack's own bucket; with "
             f"{read.key('kubeconfig')} set, give a gs:// SavedModel folder the pods can read, e.g. "

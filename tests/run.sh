@@ -4,10 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=.venv
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+bash tests/venv.sh
 
 echo "== ruff"
 "$venv/bin/ruff" check .
@@ -18,8 +15,8 @@ echo "== Pulumi program under mocks"
 "$venv/bin/python" -m pytest tests/infra
 # The real deploy runs only where TFSERVING_E2E_PROJECT is set, the serving benchmark only where TensorFlow
 # is installed (benchmarks/README.md); -rs prints how to run each when skipped.
-echo "== end-to-end test and its helpers; serving benchmark smoke test"
-"$venv/bin/python" -m pytest -rs tests/e2e tests/benchmarks
+echo "== end-to-end test and its helpers; serving benchmark smoke test; the local cluster's build and shapes"
+"$venv/bin/python" -m pytest -rs tests/e2e tests/benchmarks tests/localcluster
 # checkov pins its own dependencies, so it gets a virtualenv of its own.
 echo "== checkov: Kubernetes checks on the manifests the stacks declare"
 checkov_venv=.venv-checkov

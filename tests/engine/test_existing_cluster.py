@@ -1,0 +1,247 @@
+"""The existing-cluster stack through its whole life, on the real engine, provider and control plane.
+
+The tests run in file order, each building on the last, as a user's session would: up, a no-change preview,
+a model change, an HPA-like scale-up and another up, the watcher, an in-cluster load test, destroy.
+"""
+
+# The Kubernetes client types every field Optional; here a missing one is a failing test all the same.
+# pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalIterable=false
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+from kubernetes import client
+from pulumi import automation as auto
+
+from infra.namespace import POD_SECURITY_LEVEL
+from infra.serving import APP_NAME
+from infra.warm_capacity import (
+    PLACEHOLDER_NAME,
+    PLACEHOLDER_PRIORITY,
+    PLACEHOLDER_PRIORITY_CLASS,
+    SERVING_PRIORITY,
+    SERVING_PRIORITY_CLASS,
+)
+from localcluster.controlplane import ControlPlane
+from tests.engine.engine import REPO, make_stack, printer, run_tool
+
+STACK = "engine"
+NAMESPACE = "tfserving"
+# Each engine call waits on real awaits; a stuck one fails the test instead of hanging CI.
+pytestmark = pytest.mark.timeout(300)
+
+
+def example_config(plane: ControlPlane, **overrides: object) -> dict[str, object]:
+    """The README's example stack for a cluster you already have, pointed at the local control plane."""
+    example = yaml.safe_load((REPO / "Pulumi.existing.yaml").read_text())["config"]
+    return {
+        **example,
+        "tfserving-gke:kubeconfig": str(plane.kubeconfig),
+        # The local nodes are shaped like the stack's pools; one warm spare exercises preemption.
+        "tfserving-gke:gkeNodePools": True,
+        "tfserving-gke:spareReplicas": 1,
+        **overrides,
+    }
+
+
+def wait_for(what: str, check, timeout_s: float = 60.0):
+    """Poll until `check()` returns something truthy; fail naming `what` after the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout_s:.0f}s")
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="module")
+def stack(control_plane: ControlPlane, engine_home: Path) -> Iterator[auto.Stack]:
+    stack = make_stack(STACK, engine_home, example_config(control_plane))
+    yield stack
+    # Whatever failed above, leave no object behind (the last test removes the stack when all went well).
+    if any(summary.name == STACK for summary in stack.workspace.list_stacks()):
+        stack.destroy(on_output=printer("destroy"))
+
+
+@pytest.fixture(scope="module")
+def first_up(stack: auto.Stack) -> auto.UpResult:
+    return stack.up(on_output=printer("up"))
+
+
+def test_up_awaits_every_object_and_exports_the_ingress(first_up: auto.UpResult, kube: client.ApiClient) -> None:
+    assert first_up.summary.result == "succeeded"
+    outputs = {key: value.value for key, value in first_up.outputs.items()}
+    # kwok's load-balancer stage wrote the ingress; pulumi-kubernetes waited for it before exporting.
+    assert outputs["externalIp"] == "127.0.0.1"
+    assert outputs["restUrl"] == "http://127.0.0.1:8501"
+    assert outputs["deploymentName"] == APP_NAME
+    assert outputs["kubeconfigPath"].endswith("kubeconfig.yaml")
+
+    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
+    deployment = apps.read_namespaced_deployment(APP_NAME, NAMESPACE)
+    assert deployment.status.ready_replicas == 1
+    service = core.read_namespaced_service(APP_NAME, NAMESPACE)
+    assert [port.port for port in service.spec.ports] == [8500, 8501]
+    hpa = client.AutoscalingV2Api(kube).read_namespaced_horizontal_pod_autoscaler(APP_NAME, NAMESPACE)
+    assert (hpa.spec.min_replicas, hpa.spec.max_replicas) == (1, 4)
+    assert client.PolicyV1Api(kube).read_namespaced_pod_disruption_budget(APP_NAME, NAMESPACE).spec.max_unavailable == 1
+    policies = {p.metadata.name for p in client.NetworkingV1Api(kube).list_namespaced_network_policy(NAMESPACE).items}
+    assert policies == {APP_NAME, PLACEHOLDER_NAME}
+    classes = {c.metadata.name: c.value for c in client.SchedulingV1Api(kube).list_priority_class().items}
+    assert (classes[SERVING_PRIORITY_CLASS], classes[PLACEHOLDER_PRIORITY_CLASS]) == (
+        SERVING_PRIORITY,
+        PLACEHOLDER_PRIORITY,
+    )
+    assert apps.read_namespaced_deployment(PLACEHOLDER_NAME, NAMESPACE).status.ready_replicas == 1
+
+
+def test_every_pod_is_admitted_by_restricted_and_placed_on_the_serving_pool(
+    first_up: auto.UpResult, kube: client.ApiClient
+) -> None:
+    core = client.CoreV1Api(kube)
+    labels = core.read_namespace(NAMESPACE).metadata.labels
+    assert labels["pod-security.kubernetes.io/enforce"] == POD_SECURITY_LEVEL
+    pods = core.list_namespaced_pod(NAMESPACE).items
+    assert len(pods) == 2  # one replica, one placeholder
+    assert {pod.status.phase for pod in pods} == {"Running"}
+    # Each holds a serving node of its own (3 CPU of an n1-standard-4's 3.92).
+    assert len({pod.spec.node_name for pod in pods}) == 2
+    assert all(pod.spec.node_name.startswith("serving-pool-") for pod in pods)
+
+
+def test_restricted_admission_refuses_a_pod_that_breaks_it(
+    first_up: auto.UpResult, control_plane: ControlPlane, engine_home: Path
+) -> None:
+    """The check is live: the real admission plugin refuses a privileged pod, and `up` says why."""
+
+    def privileged_pod() -> None:
+        provider = k8s.Provider("local", kubeconfig=str(control_plane.kubeconfig))
+        k8s.core.v1.Pod(
+            "privileged",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="privileged", namespace=NAMESPACE),
+            spec=k8s.core.v1.PodSpecArgs(
+                containers=[
+                    k8s.core.v1.ContainerArgs(
+                        name="main",
+                        image="busybox:1.37",
+                        security_context=k8s.core.v1.SecurityContextArgs(privileged=True),
+                    )
+                ]
+            ),
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    breaker = make_stack("breaks-restricted", engine_home, {}, program=privileged_pod)
+    try:
+        with pytest.raises(auto.CommandError) as refused:
+            breaker.up(on_output=printer("breaks-restricted"))
+        assert 'violates PodSecurity "restricted:latest"' in str(refused.value)
+        assert "privileged" in str(refused.value)
+    finally:
+        breaker.destroy(on_output=printer("breaks-restricted"))
+        breaker.workspace.remove_stack("breaks-restricted")
+
+
+def test_a_preview_right_after_up_changes_nothing(first_up: auto.UpResult, stack: auto.Stack) -> None:
+    # expect_no_changes makes the CLI itself fail on any planned change.
+    preview = stack.preview(expect_no_changes=True, on_output=printer("preview"))
+    assert set(preview.change_summary) <= {auto.OpType.SAME}
+
+
+def test_a_new_model_path_rolls_the_pods(
+    first_up: auto.UpResult, stack: auto.Stack, control_plane: ControlPlane, kube: client.ApiClient
+) -> None:
+    apps = client.AppsV1Api(kube)
+    before = {rs.metadata.name for rs in apps.list_namespaced_replica_set(NAMESPACE).items}
+    new_path = "gs://spls/gsp777/resnet_101_v2"
+    stack.set_config("tfserving-gke:modelSource", auto.ConfigValue(new_path))
+    stack.up(on_output=printer("up"))
+    replica_sets = apps.list_namespaced_replica_set(NAMESPACE, label_selector=f"app={APP_NAME}").items
+    new = [rs for rs in replica_sets if rs.metadata.name not in before]
+    assert len(new) == 1, "a changed model path must create a new ReplicaSet"
+    assert new[0].status.ready_replicas == 1
+    config_map = client.CoreV1Api(kube).read_namespaced_config_map("tfserving-configs", NAMESPACE)
+    assert config_map.data["MODEL_PATH"] == new_path
+
+
+def test_replicas_scaled_through_the_api_survive_the_next_up(
+    first_up: auto.UpResult, stack: auto.Stack, kube: client.ApiClient
+) -> None:
+    """What the HPA does between two `up`s is the HPA's: the Deployment declares no replica count."""
+    apps = client.AppsV1Api(kube)
+    apps.patch_namespaced_deployment_scale(APP_NAME, NAMESPACE, {"spec": {"replicas": 3}})
+    # Three serving nodes: the third replica preempts the warm placeholder (the real scheduler decides).
+    wait_for(
+        "three ready replicas", lambda: apps.read_namespaced_deployment(APP_NAME, NAMESPACE).status.ready_replicas == 3
+    )
+    result = stack.up(on_output=printer("up"))
+    assert set(result.summary.resource_changes or {}) <= {"same"}
+    assert apps.read_namespaced_deployment(APP_NAME, NAMESPACE).spec.replicas == 3
+    placeholder = (
+        client.CoreV1Api(kube)
+        .list_namespaced_pod(NAMESPACE, label_selector=f"app.kubernetes.io/name={PLACEHOLDER_NAME}")
+        .items
+    )
+    assert [pod.status.phase for pod in placeholder] == ["Pending"]
+
+
+def test_the_watcher_samples_the_deployment(first_up: auto.UpResult, engine_home: Path, tmp_path: Path) -> None:
+    run = run_tool(
+        engine_home, "loadtest.watch", "--stack", STACK, "--interval", "1", "--duration", "4",
+        "--report-dir", str(tmp_path), timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    with (tmp_path / "timeline.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) >= 2
+    assert {row["ready_replicas"] for row in rows} == {"3"}
+    # Every node counts: the pools are the stack's, and --node-pool defaults to the stack's serving pool.
+    assert {row["nodes"] for row in rows} == {"3"}
+
+
+def test_an_in_cluster_load_test_that_cannot_finish_fails_and_leaves_nothing(
+    first_up: auto.UpResult, engine_home: Path, kube: client.ApiClient, tmp_path: Path, tf_serving_at_the_ingress: str
+) -> None:
+    """kwok runs no container, so Locust's master never writes a log: the run must say so and clean up.
+
+    The preflight prediction goes to the Service's external address, where a loopback double answers.
+    """
+    before = {ns.metadata.name for ns in client.CoreV1Api(kube).list_namespace().items}
+    run = run_tool(
+        engine_home, "loadtest", "--stack", STACK, "--in-cluster", "--workers", "2", "--users", "2",
+        "--run-time", "5s", "--pending-timeout", "30", "--report-dir", str(tmp_path), timeout=240,
+    )  # fmt: skip
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output
+    assert "Traceback" not in output, output
+    assert run.stdout.strip().splitlines()[-1].startswith("FAIL: the in-cluster run could not complete"), output
+    # kwok's kubelet endpoint has no log for the container: the API server's own message reaches the user.
+    assert 'Cannot follow the Locust master\'s log (HTTP 400 Bad Request: no logs found for container "locust"' in (
+        run.stderr
+    )
+    core = client.CoreV1Api(kube)
+    wait_for(
+        "the load test's namespace to be gone",
+        lambda: {ns.metadata.name for ns in core.list_namespace().items} <= before,
+        timeout_s=120,
+    )
+
+
+def test_destroy_leaves_no_object_of_the_stack(stack: auto.Stack, kube: client.ApiClient) -> None:
+    stack.destroy(on_output=printer("destroy"))
+    core = client.CoreV1Api(kube)
+    assert NAMESPACE not in {ns.metadata.name for ns in core.list_namespace().items}
+    classes = {c.metadata.name for c in client.SchedulingV1Api(kube).list_priority_class().items}
+    assert not classes & {SERVING_PRIORITY_CLASS, PLACEHOLDER_PRIORITY_CLASS}
+    assert stack.export_stack().deployment.get("resources") in (None, [])
+    stack.workspace.remove_stack(STACK)

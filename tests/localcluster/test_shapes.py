@@ -1,0 +1,43 @@
+"""The simulated nodes take the stack's shapes, and kwok gets a stage for every step it must play."""
+
+from __future__ import annotations
+
+import yaml
+
+from infra.cluster import LOAD_POOL_NAME, SERVING_TAINT_KEY, SYSTEM_POOL_NAME
+from infra.settings import project_defaults
+from localcluster.controlplane import STAGES
+from localcluster.nodes import allocatable, node_manifest, stack_pools
+
+
+def test_nodes_offer_what_gke_leaves_to_pods() -> None:
+    # GKE's allocatable tables: 4 vCPU keep 80m, 15 GiB keep 2.55 GiB plus the 100 MiB eviction threshold.
+    assert allocatable("n1-standard-4") == {"cpu": "3920m", "memory": "12700Mi", "pods": "110"}
+    assert allocatable("e2-medium")["cpu"] == "940m"
+
+
+def test_the_pools_are_the_stacks_at_their_largest() -> None:
+    pools = {pool.name: pool for pool in stack_pools()}
+    defaults = project_defaults()
+    serving = pools[str(defaults["nodePoolName"])]
+    assert (serving.machine_type, serving.nodes) == (defaults["machineType"], defaults["maxNodes"])
+    assert serving.taint is not None and serving.taint[0] == SERVING_TAINT_KEY
+    assert pools[SYSTEM_POOL_NAME].taint is None
+    assert pools[LOAD_POOL_NAME].taint is not None
+    node = node_manifest(serving, 0)
+    assert node.metadata.labels["cloud.google.com/gke-nodepool"] == serving.name
+    assert node.metadata.annotations == {"kwok.x-k8s.io/node": "fake"}
+
+
+def test_kwok_has_a_stage_for_each_step_of_the_lifecycle() -> None:
+    stages = list(yaml.safe_load_all(STAGES.read_text()))
+    assert {stage["kind"] for stage in stages} == {"Stage"}
+    played = {(stage["spec"]["resourceRef"]["kind"], stage["metadata"]["name"]) for stage in stages}
+    assert played == {
+        ("Node", "node-ready"),
+        ("Node", "node-heartbeat"),
+        ("Pod", "pod-running"),
+        ("Pod", "job-pod-succeeded"),
+        ("Pod", "pod-deleted"),
+        ("Service", "load-balancer-ingress"),
+    }
