@@ -2,12 +2,13 @@
 
 Every process listens on an ephemeral loopback port, writes its log under the run folder, and is stopped by
 its own PID: on `stop()`, on leaving the `with` block, and when a start fails half-way. Nothing else of the
-machine is touched. Nodes are simulated by kwok (localcluster/kwok-stages.yaml); see nodes.py for their shape.
+machine is touched. Nodes are simulated by kwok (stages.py); see nodes.py for their shape.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import signal
 import socket
@@ -22,9 +23,8 @@ from pathlib import Path
 import yaml
 
 from localcluster.build import binary_path
+from localcluster.stages import write_stages
 
-HERE = Path(__file__).resolve().parent
-STAGES = HERE / "kwok-stages.yaml"
 # Nodes kwok plays carry this annotation; kwok leaves every other node alone.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_NODE_VALUE = "fake"
@@ -57,14 +57,16 @@ class Component:
     name: str
     args: list[str]
     log: Path
+    env: dict[str, str] | None = None
     process: subprocess.Popen | None = None
 
     def start(self) -> None:
         with self.log.open("ab") as sink:
             # A session of its own: a Ctrl+C in the terminal reaches us, and we stop it in order.
             self.process = subprocess.Popen(
-                self.args, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
+                self.args, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env=self.env,
+            )  # fmt: skip
 
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:
@@ -91,6 +93,8 @@ class ControlPlane:
 
     root: Path
     start_timeout_s: float = 120.0
+    # Nodes and pods become Ready when their READY_AT says (the rehearsal), not at once (stages.py).
+    timed: bool = False
     components: list[Component] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -116,7 +120,7 @@ class ControlPlane:
             self._write_credentials()
             self._launch("etcd", self._etcd_args())
             self._wait(f"http://127.0.0.1:{self.etcd_port}/health", "etcd", deadline, secure=False)
-            self._launch("kube-apiserver", self._apiserver_args())
+            self._launch("kube-apiserver", self._apiserver_args(), env=_pods_unreachable())
             self._wait(f"{self.server}/readyz", "kube-apiserver", deadline)
             self._write_kubeconfig()
             self._launch("kube-controller-manager", self._controller_manager_args())
@@ -144,11 +148,11 @@ class ControlPlane:
             component.check_alive()
 
     # -- helpers -----------------------------------------------------------------------------------------------
-    def _launch(self, name: str, args: list[str]) -> None:
+    def _launch(self, name: str, args: list[str], env: dict[str, str] | None = None) -> None:
         binary = binary_path(name)
         if not binary.exists():
             raise ControlPlaneError(f"{name} is not built ({binary}); run `python3 -m localcluster.build` first.")
-        component = Component(name, [str(binary), *args], self.logs / f"{name}.log")
+        component = Component(name, [str(binary), *args], self.logs / f"{name}.log", env)
         self.components.append(component)
         component.start()
 
@@ -287,12 +291,27 @@ class ControlPlane:
     def _kwok_args(self) -> list[str]:
         # The port the nodes advertise as their kubelet's: the API server's log requests end at kwok.
         kwok_port = free_port()
+        stages = write_stages(self.root / "kwok-stages.yaml", timed=self.timed)
         return [
             f"--kubeconfig={self.kubeconfig}",
-            f"--config={STAGES}",
+            f"--config={stages}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}={KWOK_NODE_VALUE}",
             "--node-ip=127.0.0.1",
             f"--node-port={kwok_port}",
             f"--server-address=127.0.0.1:{kwok_port}",
         ]
+
+
+def _pods_unreachable() -> dict[str, str]:
+    """The API server's environment: its pod and service proxy goes through an HTTP proxy on 127.0.0.1:1, where
+    nothing listens, so a proxied request fails at once and no packet ever goes to a simulated pod's address
+    (kwok hands out 10.0.0.0/24, which is no pod of ours). The proxy transport honours these variables
+    (k8s.io/apimachinery SetOldTransportDefaults); loopback (etcd, kwok, the metrics server) is exempt.
+    """
+    dead_end = "http://127.0.0.1:1"
+    return {
+        **os.environ,
+        "HTTP_PROXY": dead_end, "HTTPS_PROXY": dead_end, "http_proxy": dead_end, "https_proxy": dead_end,
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+    }  # fmt: skip

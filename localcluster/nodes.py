@@ -40,8 +40,10 @@ LOAD_NODES = 2
 class Pool:
     name: str
     machine_type: str
+    # Nodes it starts with, and the most it may have (the rehearsal's autoscaler adds up to that).
     nodes: int
     taint: tuple[str, str] | None
+    max_nodes: int = 0
 
 
 def stack_pools() -> list[Pool]:

@@ -1,80 +1,13 @@
-"""The real Pulumi engine and Kubernetes provider, run against the local control plane.
-
-The Pulumi CLI and pulumi-resource-kubernetes come from `python3 -m localcluster.build`. The program runs as an
-Automation API inline program (the Python language host is not served by the Go module proxy, see
-docs/local-cluster.md); its project file is this repository's Pulumi.yaml, so config reaches it as the CLI
-hands it over: Pulumi.yaml's defaults, overlaid by the stack file.
-"""
+"""The engine tests' way to run the project's own tools, seeing the engine's state as a user's shell would."""
 
 from __future__ import annotations
 
 import os
-import runpy
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import yaml
-from pulumi import automation as auto
-
-from localcluster.build import binary_path
-
-REPO = Path(__file__).resolve().parents[2]
-PROJECT = "tfserving-gke"
-PROGRESS = 80
-
-
-def engine_env(home: Path) -> dict[str, str]:
-    """A Pulumi of its own: state, plugins and settings under `home`; the provider found on PATH, never downloaded."""
-    tools = [binary_path("pulumi").parent, binary_path("pulumi-resource-kubernetes").parent]
-    return {
-        "PATH": os.pathsep.join([*map(str, tools), os.environ.get("PATH", "")]),
-        "PULUMI_HOME": str(home / "pulumi-home"),
-        "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": "engine-tests",
-        "PULUMI_SKIP_UPDATE_CHECK": "true",
-        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        # No proxy sits between the tools and 127.0.0.1.
-        "NO_PROXY": "127.0.0.1,localhost",
-    }
-
-
-def run_repository_program() -> None:
-    """The project's own __main__.py, as `pulumi up` would run it."""
-    runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
-
-
-def make_stack(
-    name: str,
-    home: Path,
-    config: Mapping[str, object],
-    program: Callable[[], None] = run_repository_program,
-) -> auto.Stack:
-    """A stack of the project in a folder of its own: Pulumi.yaml copied as is, Pulumi.<name>.yaml written."""
-    work = home / f"project-{name}"
-    work.mkdir(parents=True, exist_ok=True)
-    (home / "state").mkdir(exist_ok=True)  # the file backend refuses a folder that does not exist
-    shutil.copy(REPO / "Pulumi.yaml", work / "Pulumi.yaml")
-    write_stack_config(work, name, config)
-    options = auto.LocalWorkspaceOptions(
-        work_dir=str(work),
-        pulumi_command=auto.PulumiCommand(root=str(binary_path("pulumi").parent.parent)),
-        env_vars=engine_env(home),
-    )
-    return auto.create_or_select_stack(stack_name=name, project_name=PROJECT, program=program, opts=options)
-
-
-def write_stack_config(work: Path, name: str, config: Mapping[str, object]) -> None:
-    """The stack file a user would write; short keys are the project's own."""
-    full = {key if ":" in key else f"{PROJECT}:{key}": value for key, value in config.items()}
-    (work / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump({"config": full}))
-
-
-def printer(prefix: str) -> Callable[[str], None]:
-    """Engine output, shortened, for `pytest -s` and for the failure report."""
-    return lambda line: print(f"[{prefix}] {line.rstrip()[: PROGRESS * 2]}", flush=True)
+from localcluster.engine import REPO, engine_env
 
 
 def run_tool(home: Path, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.engine import REPO
+from localcluster.engine import REPO
 
 pytestmark = pytest.mark.timeout(180)
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")

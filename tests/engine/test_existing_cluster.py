@@ -31,7 +31,8 @@ from infra.warm_capacity import (
     SERVING_PRIORITY_CLASS,
 )
 from localcluster.controlplane import ControlPlane
-from tests.engine.engine import REPO, make_stack, printer, run_tool
+from localcluster.engine import REPO, make_stack, printer
+from tests.engine.engine import run_tool
 
 STACK = "engine"
 NAMESPACE = "tfserving"

@@ -6,8 +6,8 @@ import yaml
 
 from infra.cluster import LOAD_POOL_NAME, SERVING_TAINT_KEY, SYSTEM_POOL_NAME
 from infra.settings import project_defaults
-from localcluster.controlplane import STAGES
 from localcluster.nodes import allocatable, node_manifest, stack_pools
+from localcluster.stages import READY_AT, stages
 
 
 def test_nodes_offer_what_gke_leaves_to_pods() -> None:
@@ -30,9 +30,8 @@ def test_the_pools_are_the_stacks_at_their_largest() -> None:
 
 
 def test_kwok_has_a_stage_for_each_step_of_the_lifecycle() -> None:
-    stages = list(yaml.safe_load_all(STAGES.read_text()))
-    assert {stage["kind"] for stage in stages} == {"Stage"}
-    played = {(stage["spec"]["resourceRef"]["kind"], stage["metadata"]["name"]) for stage in stages}
+    instant = yaml.safe_load_all(yaml.safe_dump_all(stages()))  # what kwok reads back
+    played = {(stage["spec"]["resourceRef"]["kind"], stage["metadata"]["name"]) for stage in instant}
     assert played == {
         ("Node", "node-ready"),
         ("Node", "node-heartbeat"),
@@ -41,3 +40,16 @@ def test_kwok_has_a_stage_for_each_step_of_the_lifecycle() -> None:
         ("Pod", "pod-deleted"),
         ("Service", "load-balancer-ingress"),
     }
+
+
+def test_timed_stages_hold_new_nodes_and_pods_until_their_moment() -> None:
+    timed = {stage["metadata"]["name"]: stage["spec"] for stage in stages(timed=True)}
+    until = {"durationFrom": {"jq": {"expression": f'.metadata.annotations["{READY_AT}"]'}}}
+    for name in ("node-ready", "pod-running"):
+        assert timed[name]["delay"] == until
+        assert {"key": f'.metadata.annotations["{READY_AT}"]', "operator": "Exists"} in timed[name]["selector"][
+            "matchExpressions"
+        ]
+    # Nodes of a pool's minimum exist before the run: up at once.
+    assert "delay" not in timed["node-up"]
+    assert all("delay" not in stage["spec"] or stage["metadata"]["name"] == "node-heartbeat" for stage in stages())
