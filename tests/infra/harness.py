@@ -185,3 +185,23 @@ def run_program(config: dict[str, str], stack: str = "dev", project_dir: Path = 
         os.chdir(previous_dir)
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def refused_settings(monkeypatch, config: dict[str, str], stack: str = "dev") -> str:
+    """Run the program on settings it must refuse: the SettingsError's text, after checking nothing was registered."""
+    from infra.settings import SettingsError
+
+    registered: list[str] = []
+    original = RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        registered.append(request.type)
+        return original(self, request)
+
+    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
+    try:
+        run_program(config, stack=stack)
+    except SettingsError as error:
+        assert [kind for kind in registered if kind != "pulumi:pulumi:Stack"] == [], "nothing may be registered"
+        return str(error)
+    raise AssertionError("the program accepted settings it must refuse")

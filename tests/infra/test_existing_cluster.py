@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.settings import SettingsError
-from tests.infra.harness import Deployment, RecordingMonitor, run_program, stack_config
+from tests.infra.harness import Deployment, refused_settings, run_program, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 
@@ -39,18 +38,7 @@ def existing(kubeconfig: Path, **overrides: object) -> Deployment:
 
 
 def refusal(monkeypatch: pytest.MonkeyPatch, stack: str, **overrides: object) -> str:
-    registered: list[str] = []
-    original = RecordingMonitor.RegisterResource
-
-    def spy(self, request):
-        registered.append(request.type)
-        return original(self, request)
-
-    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
-    with pytest.raises(SettingsError) as raised:
-        run_program(stack_config(stack, **overrides), stack=stack)
-    assert [kind for kind in registered if kind != "pulumi:pulumi:Stack"] == [], "nothing may be registered"
-    return str(raised.value)
+    return refused_settings(monkeypatch, stack_config(stack, **overrides), stack)
 
 
 def test_the_example_stack_registers_no_google_resource(kubeconfig: Path) -> None:

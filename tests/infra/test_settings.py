@@ -5,23 +5,11 @@ from decimal import Decimal
 import pytest
 
 from infra.capacity import machine_type_problem, node_capacity
-from infra.settings import SettingsError
-from tests.infra.harness import RecordingMonitor, run_program, stack_config
+from tests.infra.harness import refused_settings, run_program, stack_config
 
 
 def failure(monkeypatch, **overrides) -> str:
-    registered: list = []
-    original = RecordingMonitor.RegisterResource
-
-    def spy(self, request):
-        registered.append(request.type)
-        return original(self, request)
-
-    monkeypatch.setattr(RecordingMonitor, "RegisterResource", spy)
-    with pytest.raises(SettingsError) as raised:
-        run_program(stack_config("dev", **overrides))
-    assert [kind for kind in registered if kind != "pulumi:pulumi:Stack"] == [], "nothing may be registered"
-    return str(raised.value)
+    return refused_settings(monkeypatch, stack_config("dev", **overrides))
 
 
 @pytest.mark.parametrize(
