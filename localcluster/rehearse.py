@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import tempfile
 import time
@@ -156,6 +157,21 @@ def _is_ready(pod: client.V1Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
+def _positive(kind: type, zero: bool = False) -> Callable[[str], float]:
+    """An argparse type: a number above zero (or zero too), refused in one line otherwise."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number above zero{' or zero' if zero else ''}")
+        return value
+
+    return parse
+
+
 def parse_change(text: str, values: dict[str, object]) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or key not in values:
@@ -173,22 +189,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stack", default="dev", help="stack whose settings to rehearse (default: dev)")
     parser.add_argument("--change", metavar="SETTING=VALUE", help="a second run with this one setting changed")
-    parser.add_argument("--report-dir", type=Path, help="folder for the reports (default: reports/rehearsal-<time>)")
+    parser.add_argument(
+        "--report-dir", type=Path, metavar="DIR", help="folder for the reports (default: reports/rehearsal-<time>)"
+    )
     load = parser.add_argument_group("load (default: the lab's 2, 4, ... 22 users, 60 s each)")
-    load.add_argument("--steps", type=int, default=LAB_STEPS)
-    load.add_argument("--step-time", type=float, default=LAB_STEP_SECONDS, metavar="SECONDS")
-    load.add_argument("--step-users", type=int, default=LAB_STEP_USERS)
-    load.add_argument("--cpu-per-request", type=float, default=CPU_SECONDS_PER_REQUEST, metavar="CPU_SECONDS",
-                      help=f"CPU one prediction costs a replica (default: {CPU_SECONDS_PER_REQUEST}, measured in "
-                      "benchmarks/)")  # fmt: skip
+    load.add_argument("--steps", type=_positive(int), default=LAB_STEPS, help="number of load steps")
+    load.add_argument("--step-time", type=_positive(float), default=LAB_STEP_SECONDS, metavar="SECONDS",
+                      help="length of each step")  # fmt: skip
+    load.add_argument("--step-users", type=_positive(int), default=LAB_STEP_USERS, metavar="N",
+                      help="users added at each step")  # fmt: skip
+    load.add_argument("--cpu-per-request", type=_positive(float), default=CPU_SECONDS_PER_REQUEST,
+                      metavar="CPU_SECONDS", help=f"CPU one prediction costs a replica (default: "
+                      f"{CPU_SECONDS_PER_REQUEST}, measured in benchmarks/)")  # fmt: skip
     cloud = parser.add_argument_group("what a cloud makes wait (defaults: the README's scale-up table)")
     defaults = Delays()
-    cloud.add_argument("--node-boot", type=float, default=defaults.node_boot, metavar="SECONDS")
-    cloud.add_argument("--image-pull", type=float, default=defaults.image_pull, metavar="SECONDS")
-    cloud.add_argument("--model-load", type=float, default=defaults.model_load, metavar="SECONDS")
-    parser.add_argument("--interval", type=float, default=5.0, metavar="SECONDS", help="time between samples")
-    parser.add_argument("--after-load", type=float, default=AFTER_LOAD_SECONDS, metavar="SECONDS",
-                        help=f"how long to watch once the load ends (default: {AFTER_LOAD_SECONDS:.0f})")  # fmt: skip
+    for option, default, what in (
+        ("--node-boot", defaults.node_boot, "a new node's boot, until pods can start on it"),
+        ("--image-pull", defaults.image_pull, "pulling an image onto a node for the first time"),
+        ("--model-load", defaults.model_load, "TF Serving loading the model, until the replica is Ready"),
+    ):
+        cloud.add_argument(option, type=_positive(float, zero=True), default=default, metavar="SECONDS",
+                           help=f"{what} (default: {default:.0f})")  # fmt: skip
+    parser.add_argument("--interval", type=_positive(float), default=5.0, metavar="SECONDS",
+                        help="time between samples (default: 5)")  # fmt: skip
+    parser.add_argument("--after-load", type=_positive(float, zero=True), default=AFTER_LOAD_SECONDS,
+                        metavar="SECONDS", help=f"how long to watch once the load ends (default: "
+                        f"{AFTER_LOAD_SECONDS:.0f})")  # fmt: skip
     args = parser.parse_args(argv)
     if not (REPO / f"Pulumi.{args.stack}.yaml").is_file():
         parser.error(f"--stack {args.stack}: there is no Pulumi.{args.stack}.yaml in {REPO}")
@@ -206,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
         interval=args.interval,
         after_load=args.after_load,
     )
+    # A SIGTERM stops the runs as Ctrl+C does: every process they started is stopped by its PID.
+    signal.signal(signal.SIGTERM, _interrupt)
     report_dir = args.report_dir or REPO / "reports" / time.strftime("rehearsal-%Y%m%d-%H%M%S")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     delays = plan.delays
@@ -226,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
     (report_dir / COMPARISON_MD).write_text(table(summaries) + "\n")
     print(f"\n{table(summaries)}\n\nChart: {report_dir / COMPARISON_PNG}; each run's timeline under {report_dir}")
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

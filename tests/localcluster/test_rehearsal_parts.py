@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -106,3 +108,22 @@ def test_the_table_says_how_long_each_new_replica_took_and_what_was_added() -> N
         "| dev, spareReplicas=1 | 25 s | 1 | 30 s |",
         "| dev | 150 s, not ready while watched | 1 | 150 s |",
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--steps", "0"], "argument --steps: '0': give a number above zero"),
+        (["--node-boot", "soon"], "argument --node-boot: 'soon' is not a number"),
+        (["--stack", "nope"], "--stack nope: there is no Pulumi.nope.yaml"),
+        (["--change", "spare=1"], "write it as SETTING=VALUE with a setting of Pulumi.yaml, e.g. spareReplicas=1"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line_before_anything_starts(args: list[str], expected: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "localcluster.rehearse", *args],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert expected in run.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in run.stderr
