@@ -35,7 +35,7 @@ def test_a_spare_node_serves_the_new_replica_before_the_next_node_is_up(tmp_path
     def read_events(api: client.ApiClient) -> None:
         for event in client.CoreV1Api(api).list_namespaced_event("tfserving").items:
             if event.reason == "Preempted":
-                preempted.append(event.involved_object.name)
+                preempted.append(event.involved_object.name or "")
 
     samples = run_once("test", {**stack_values("dev"), "spareReplicas": 1}, plan, tmp_path, read_events)
 
