@@ -34,6 +34,7 @@ from loadtest.watch import (
     Watcher,
     WatchError,
     add_watch_arguments,
+    end_process,
     first_sample,
     sampler_from_args,
     stack_api_client,
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         create_report_dir(report_dir)
     except (ReportDirError, TargetError, WatchError, model_api.ImageError, incluster.InClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return verdict.COULD_NOT_START
+        return end_process(verdict.COULD_NOT_START)
     label, probability = model_api.top_labels(answer)[0]
     print(f"{host}{path} answers: {label} ({probability:.1%}). Starting the load.", flush=True)
 
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         line = f"FAIL: Locust ended (exit status {code}) without a verdict; see its messages above"
         code = code or verdict.FAILED
     print(f"\n{describe(report_dir, started)}\n{line}", flush=True)
-    return verdict.INTERRUPTED if interrupted else code
+    return end_process(verdict.INTERRUPTED if interrupted else code)
 
 
 def _prepare_in_cluster(args: argparse.Namespace) -> tuple[incluster.InClusterRun, incluster.LoadGenerator]:

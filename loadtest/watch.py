@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from kubernetes import client, config
@@ -50,6 +50,10 @@ NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 LAB_WORKLOAD = "image-classifier"
 
 log = logging.getLogger("loadtest.watch")
+
+
+# A whole sample (five reads and the pod proxies) may take this many read timeouts before it is given up.
+SAMPLE_DEADLINE_READS = 3
 
 
 class WatchError(RuntimeError):
@@ -86,6 +90,7 @@ class ClusterSampler:
         self._timeout = timeout
         # The last reading of each serving pod's metrics; None once the cluster refused them (said once).
         self._readings: dict[str, server_metrics.Reading] | None = {}
+        self._pending: _Attempt | None = None
 
     def _read(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -119,6 +124,23 @@ class ClusterSampler:
         return f"reading the {what} failed: HTTP {error.status} {error.reason}"
 
     def sample(self) -> Sample:
+        """One sample, or a SampleError once SAMPLE_DEADLINE_READS read timeouts have passed without a whole one.
+
+        Each read has its timeout, but a server that answers byte by byte never lets one expire: only a deadline
+        for the whole sample bounds it. A sample given up is left to finish on its own; no other starts until
+        it has, so that two never read the cluster at once.
+        """
+        if self._pending is not None and not self._pending.done.is_set():
+            raise SampleError("the previous sample is still waiting for the Kubernetes API")
+        attempt = _Attempt(self._take_sample)
+        self._pending = attempt
+        deadline = self._timeout * SAMPLE_DEADLINE_READS
+        if not attempt.done.wait(deadline):
+            _Attempt.given_up.append(attempt)
+            raise SampleError(f"the Kubernetes API gave no complete answer within {deadline:g} s; sample given up")
+        return attempt.result()
+
+    def _take_sample(self) -> Sample:
         target = self.target
         now = time.time()
         where = f"{target.namespace}/"
@@ -214,6 +236,47 @@ def _connection_problem(error: Exception, timeout: float) -> str:
     if isinstance(reason, ProtocolError):
         return "the connection broke"
     return str(reason).splitlines()[0][:160] or type(reason).__name__
+
+
+class _Attempt:
+    """A sample taken in a thread of its own, so that the caller can stop waiting for it."""
+
+    given_up: ClassVar[list[_Attempt]] = []
+
+    def __init__(self, take: Callable[[], Sample]) -> None:
+        self.done = threading.Event()
+        self._outcome: Sample | BaseException | None = None
+
+        def run() -> None:
+            try:
+                self._outcome = take()
+            except BaseException as error:  # handed to the caller, who raises it
+                self._outcome = error
+            finally:
+                self.done.set()
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def result(self) -> Sample:
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        assert self._outcome is not None
+        return self._outcome
+
+
+def end_process(code: int) -> int:
+    """Return `code`; but where a sample was given up and its read still hangs, end the process here.
+
+    A thread blocked on a server that drips its answer cannot be stopped, and CPython's shutdown aborts on it
+    (SIGABRT, seen with 3.11 and the kubernetes client), which would turn a clean verdict into a crash. So the
+    output is flushed and the process exits at once, with the same status.
+    """
+    if any(not attempt.done.is_set() for attempt in _Attempt.given_up):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def first_sample(sampler: ClusterSampler) -> Sample:
@@ -442,7 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     add_watch_arguments(parser)
     parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_SECONDS, metavar="SECONDS",
                         help="time between samples (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help="stop by itself after this long, plus at most one sample's deadline "
+                        f"({SAMPLE_DEADLINE_READS} x --interval) when the API is slow")  # fmt: skip
     parser.add_argument("--report-dir", type=Path, required=True, metavar="DIR",
                         help="folder for timeline.csv and .png; a load test's folder adds its load")  # fmt: skip
     args = parser.parse_args(argv)
@@ -458,12 +523,12 @@ def main(argv: list[str] | None = None) -> int:
         create_report_dir(args.report_dir)
     except (ReportDirError, TargetError, WatchError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return end_process(2)
     with Watcher(sampler, args.report_dir, args.interval, args.duration, first=first) as watcher:
         interrupted = watcher.wait()
     # The first sample was taken, so there is a timeline; failures on the way are reported with it.
     # Stopped by Ctrl+C, the watch did not run its course: 130, as a shell reports it.
-    return 130 if interrupted else 0
+    return end_process(130 if interrupted else 0)
 
 
 if __name__ == "__main__":

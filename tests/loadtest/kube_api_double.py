@@ -5,7 +5,7 @@ read of a sample) moves to the next state, and the last state holds. A state wit
 "error" answers that HPA read with HTTP 500, as an API server under strain may.
 Responses are shaped like the real API's. A state may also play a hostile API for every
 path: "status" answers that HTTP status, "garbage" a 200 whose body is not JSON, "hang"
-never answers.
+never answers, "drip" answers the HPA read a byte at a time (minutes for the whole).
 
 With a second file it also plays the cluster side of an in-cluster load test: it
 records what is created (POST) and deleted (DELETE), lists the run's pods as the
@@ -41,6 +41,8 @@ POD_METRICS_PATH = re.compile(
     rf"^/api/v1/namespaces/{NAMESPACE}/pods/(?P<pod>[^/:]+):8501/proxy/monitoring/prometheus/metrics$"
 )
 POD_SELECTOR = f"app={NAME}"
+# Between two bytes of a dripped answer: less than any read timeout the tools use (1 s in the tests).
+DRIP_SECONDS = 0.3
 NODE_SELECTOR = f"cloud.google.com/gke-nodepool={NODE_POOL}"
 
 
@@ -234,6 +236,18 @@ class _Handler(JsonHandler):
     position: ClassVar[list[int]] = [-1]  # index of the state being served, shared by the handler's threads
     lock = threading.Lock()
 
+    def drip(self, body: dict) -> None:
+        """A whole, valid answer, one byte at a time: each arrives well within any read timeout."""
+        payload = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        for index in range(len(payload)):
+            self.wfile.write(payload[index : index + 1])
+            self.wfile.flush()
+            time.sleep(DRIP_SECONDS)
+
     def do_GET(self) -> None:
         url = urlparse(self.path)
         if self.in_cluster_get(url.path):
@@ -245,6 +259,8 @@ class _Handler(JsonHandler):
             state = self.script[max(self.position[0], 0)]
         if state.get("hang"):
             time.sleep(3600)
+        elif state.get("drip"):
+            self.drip(hpa(state))
         elif state.get("garbage"):
             self.answer(200, b"<html>gateway</html>")
         elif state.get("status"):

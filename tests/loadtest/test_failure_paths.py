@@ -229,6 +229,35 @@ def test_a_hostile_api_is_one_line_and_a_failure(state, message, hostile_cluster
     no_traceback(run)
 
 
+def test_an_api_that_drips_its_answers_cannot_hold_the_watch(hostile_cluster, tmp_path):
+    """Each byte comes within the read timeout: only the sample's own deadline (3 x --interval) ends it."""
+    run = watch(hostile_cluster(SCRIPT[0], {**SCRIPT[0], "drip": True}), tmp_path, timeout=60)
+    assert run.code == 0  # the first sample was taken: the timeline holds it, and the failures are reported
+    assert "the Kubernetes API gave no complete answer within 3 s; sample given up" in run.stderr
+    assert "1 sample(s) failed" in run.stdout
+    no_traceback(run)
+
+
+def test_a_load_test_whose_watch_drips_still_ends_with_its_verdict_and_chart(hostile_cluster, tf_serving, tmp_path):
+    server = tf_serving()
+    kubeconfig = hostile_cluster(SCRIPT[0], {**SCRIPT[0], "drip": True})
+    run = constant_load(server.url, tmp_path / "r", "--watch", "--watch-interval", "1", "--kubeconfig", kubeconfig)
+    assert run.code == 0, run.stdout + run.stderr
+    assert run.stdout.strip().splitlines()[-1].startswith("PASS")
+    assert "sample given up" in run.stdout + run.stderr
+    assert (tmp_path / "r" / "timeline.png").is_file()
+    no_traceback(run)
+
+
+def test_an_api_that_drips_from_the_start_is_one_line(hostile_cluster, tmp_path):
+    run = watch(hostile_cluster({**SCRIPT[0], "drip": True}), tmp_path, timeout=60)
+    assert run.code == 2
+    assert run.stderr.strip().splitlines()[-1] == (
+        "error: Cannot watch the cluster: the Kubernetes API gave no complete answer within 3 s; sample given up."
+    )
+    no_traceback(run)
+
+
 def test_a_refused_api_is_one_line_per_sample_after_a_good_start(tmp_path):
     # Its own double, so that it stops exactly this server and nothing else on the machine.
     api = subprocess.Popen(
