@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from loadtest import incluster, model_api, verdict
+from loadtest.deadline import end_process
 from loadtest.options import (
     REQUEST_OPTIONS,
     SPAWN_RATE_HELP,
@@ -34,7 +35,6 @@ from loadtest.watch import (
     Watcher,
     WatchError,
     add_watch_arguments,
-    end_process,
     first_sample,
     sampler_from_args,
     stack_api_client,
@@ -188,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ReportDirError, TargetError, WatchError, model_api.ImageError, incluster.InClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return end_process(verdict.COULD_NOT_START)
+    except KeyboardInterrupt:
+        print("Interrupted before the load started: nothing was run.", file=sys.stderr)
+        return end_process(verdict.INTERRUPTED)
     label, probability = model_api.top_labels(answer)[0]
     print(f"{host}{path} answers: {label} ({probability:.1%}). Starting the load.", flush=True)
 

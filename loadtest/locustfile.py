@@ -52,6 +52,14 @@ def _load(options) -> Load:
     )
 
 
+class RequestDeadline(BaseException):
+    """A request whose whole answer did not arrive within --request-timeout.
+
+    A BaseException on purpose: the HTTP client takes a plain gevent.Timeout, or any Exception, raised while it
+    reads the body as the end of that body, and hands back a truncated answer.
+    """
+
+
 class PredictUser(FastHttpUser):
     """One client of the model, as in the lab: a predict, then 0.8-0.9 s of think time."""
 
@@ -69,23 +77,39 @@ class PredictUser(FastHttpUser):
     @task
     def predict(self) -> None:
         PredictUser.in_flight += 1
+        # network_timeout bounds each read; this bounds the whole answer, which a server may drip byte by byte.
+        ran_out = RequestDeadline(f"no complete answer within {self.network_timeout:g} s")
+        deadline = gevent.Timeout(self.network_timeout, ran_out)
+        deadline.start()
+        started = time.perf_counter()
         try:
-            with self.client.post(
-                self.path,
-                # Locust annotates str | dict, but bytes go out as they are, sparing an 80 kB encode per request.
-                data=self.body,  # pyright: ignore[reportArgumentType]
-                catch_response=True,
-            ) as response:
-                if response.status_code == 0:
-                    response.failure(f"connection error: {_connection_error(response)}")
-                    return
-                reason = model_api.prediction_failure(response.status_code, response.content)
-                if reason:
-                    response.failure(reason)
-                else:
-                    response.success()
+            self._predict()
+        except RequestDeadline as fired:
+            if fired is not ran_out:
+                raise
+            self.environment.events.request.fire(
+                request_type="POST", name=self.path, response_time=(time.perf_counter() - started) * 1000,
+                response_length=0, response=None, context={}, exception=fired,
+            )  # fmt: skip
         finally:
+            deadline.cancel()
             PredictUser.in_flight -= 1
+
+    def _predict(self) -> None:
+        with self.client.post(
+            self.path,
+            # Locust annotates str | dict, but bytes go out as they are, sparing an 80 kB encode per request.
+            data=self.body,  # pyright: ignore[reportArgumentType]
+            catch_response=True,
+        ) as response:
+            if response.status_code == 0:
+                response.failure(f"connection error: {_connection_error(response)}")
+                return
+            reason = model_api.prediction_failure(response.status_code, response.content)
+            if reason:
+                response.failure(reason)
+            else:
+                response.success()
 
 
 def _connection_error(response) -> str:

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from loadtest import model_api
+from loadtest.deadline import end_process
 from loadtest.options import REQUEST_OPTIONS, add_options
 from loadtest.target import TargetError, add_target_arguments, predict_once
 
@@ -22,7 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         host, path, answer = predict_once(args)
     except (TargetError, model_api.ImageError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return end_process(2)
+    except KeyboardInterrupt:
+        print("Interrupted: no prediction was made.", file=sys.stderr)
+        return end_process(130)
     print(f"POST {host}{path}")
     for label, probability in model_api.top_labels(answer)[:5]:
         print(f"{probability:8.2%}  {label}")

@@ -14,6 +14,7 @@ import requests
 import yaml
 
 from loadtest import model_api
+from loadtest.deadline import Deadline, DeadlineError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_STACK = "dev"
@@ -84,16 +85,21 @@ def rest_url(host: str | None, stack: str) -> str:
 
 def check_prediction(base_url: str, path: str, body: bytes) -> dict:
     """Send one predict and return the answer; raise with the server's own message when it does not predict."""
+    # The timeout bounds each read; the deadline the whole answer, which a server may send byte by byte.
+    deadline: Deadline[requests.Response] = Deadline(CHECK_TIMEOUT_SECONDS)
     try:
-        response = requests.post(
-            base_url + path,
-            data=body,
-            headers={"Content-Type": "application/json"},
-            timeout=CHECK_TIMEOUT_SECONDS,
+        response = deadline.call(
+            lambda: requests.post(
+                base_url + path,
+                data=body,
+                headers={"Content-Type": "application/json"},
+                timeout=CHECK_TIMEOUT_SECONDS,
+            )
         )
-    except requests.RequestException as error:
+    except (requests.RequestException, DeadlineError) as error:
+        problem = str(error) if isinstance(error, DeadlineError) else connection_problem(error, CHECK_TIMEOUT_SECONDS)
         raise TargetError(
-            f"Cannot reach {base_url}: {connection_problem(error, CHECK_TIMEOUT_SECONDS)}.\n"
+            f"Cannot reach {base_url}: {problem}.\n"
             "Check the address (pulumi stack output restUrl) and that the service has its external IP, "
             "or pass another --host."
         ) from error

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import yaml
 from kubernetes import client, config
@@ -28,6 +28,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError, MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
 
 from loadtest import model_api, server_metrics
+from loadtest.deadline import Deadline, DeadlineError, end_process
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir
 from loadtest.target import DEFAULT_STACK, TargetError, project_defaults, stack_outputs
 from loadtest.timeline import (
@@ -90,7 +91,7 @@ class ClusterSampler:
         self._timeout = timeout
         # The last reading of each serving pod's metrics; None once the cluster refused them (said once).
         self._readings: dict[str, server_metrics.Reading] | None = {}
-        self._pending: _Attempt | None = None
+        self._deadline: Deadline[Sample] = Deadline(timeout * SAMPLE_DEADLINE_READS)
 
     def _read(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -128,17 +129,12 @@ class ClusterSampler:
 
         Each read has its timeout, but a server that answers byte by byte never lets one expire: only a deadline
         for the whole sample bounds it. A sample given up is left to finish on its own; no other starts until
-        it has, so that two never read the cluster at once.
+        it has, so that two never read the cluster at once (loadtest/deadline.py).
         """
-        if self._pending is not None and not self._pending.done.is_set():
-            raise SampleError("the previous sample is still waiting for the Kubernetes API")
-        attempt = _Attempt(self._take_sample)
-        self._pending = attempt
-        deadline = self._timeout * SAMPLE_DEADLINE_READS
-        if not attempt.done.wait(deadline):
-            _Attempt.given_up.append(attempt)
-            raise SampleError(f"the Kubernetes API gave no complete answer within {deadline:g} s; sample given up")
-        return attempt.result()
+        try:
+            return self._deadline.call(self._take_sample)
+        except DeadlineError as error:
+            raise SampleError(f"the Kubernetes API gave {error}; sample given up") from error
 
     def _take_sample(self) -> Sample:
         target = self.target
@@ -236,47 +232,6 @@ def _connection_problem(error: Exception, timeout: float) -> str:
     if isinstance(reason, ProtocolError):
         return "the connection broke"
     return str(reason).splitlines()[0][:160] or type(reason).__name__
-
-
-class _Attempt:
-    """A sample taken in a thread of its own, so that the caller can stop waiting for it."""
-
-    given_up: ClassVar[list[_Attempt]] = []
-
-    def __init__(self, take: Callable[[], Sample]) -> None:
-        self.done = threading.Event()
-        self._outcome: Sample | BaseException | None = None
-
-        def run() -> None:
-            try:
-                self._outcome = take()
-            except BaseException as error:  # handed to the caller, who raises it
-                self._outcome = error
-            finally:
-                self.done.set()
-
-        threading.Thread(target=run, daemon=True).start()
-
-    def result(self) -> Sample:
-        if isinstance(self._outcome, BaseException):
-            raise self._outcome
-        assert self._outcome is not None
-        return self._outcome
-
-
-def end_process(code: int) -> int:
-    """Return `code`; but where a sample was given up and its read still hangs, end the process here.
-
-    A thread blocked on a server that drips its answer cannot be stopped, and CPython's shutdown aborts on it
-    (SIGABRT, seen with 3.11 and the kubernetes client), which would turn a clean verdict into a crash. So the
-    output is flushed and the process exits at once, with the same status.
-    """
-    if any(not attempt.done.is_set() for attempt in _Attempt.given_up):
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
-    return code
 
 
 def first_sample(sampler: ClusterSampler) -> Sample:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# Between two bytes of a dripped answer: less than any read timeout the tools use (1 s in the tests).
+DRIP_SECONDS = 0.3
 
 
 class JsonHandler(BaseHTTPRequestHandler):
@@ -21,6 +25,18 @@ class JsonHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+    def drip(self, body: bytes | dict) -> None:
+        """A whole, valid answer, one byte at a time: each arrives well within any read timeout."""
+        payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        for index in range(len(payload)):
+            self.wfile.write(payload[index : index + 1])
+            self.wfile.flush()
+            time.sleep(DRIP_SECONDS)
 
 
 class LoopbackServer(ThreadingHTTPServer):

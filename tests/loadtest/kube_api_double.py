@@ -41,8 +41,6 @@ POD_METRICS_PATH = re.compile(
     rf"^/api/v1/namespaces/{NAMESPACE}/pods/(?P<pod>[^/:]+):8501/proxy/monitoring/prometheus/metrics$"
 )
 POD_SELECTOR = f"app={NAME}"
-# Between two bytes of a dripped answer: less than any read timeout the tools use (1 s in the tests).
-DRIP_SECONDS = 0.3
 NODE_SELECTOR = f"cloud.google.com/gke-nodepool={NODE_POOL}"
 
 
@@ -235,18 +233,6 @@ class _Handler(JsonHandler):
     script: list[dict]
     position: ClassVar[list[int]] = [-1]  # index of the state being served, shared by the handler's threads
     lock = threading.Lock()
-
-    def drip(self, body: dict) -> None:
-        """A whole, valid answer, one byte at a time: each arrives well within any read timeout."""
-        payload = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        for index in range(len(payload)):
-            self.wfile.write(payload[index : index + 1])
-            self.wfile.flush()
-            time.sleep(DRIP_SECONDS)
 
     def do_GET(self) -> None:
         url = urlparse(self.path)

@@ -107,9 +107,55 @@ def test_a_hanging_server_times_requests_out_and_reports_the_unanswered(tf_servi
     assert run.code == 1
     no_traceback(run)
     failures = csv_rows(tmp_path / "locust_failures.csv")
-    assert failures and all("no answer within 1 s" in row["Error"] for row in failures), failures
+    # The read timeout or the whole answer's deadline, whichever fires first: both are 1 s.
+    assert failures and all("answer within 1 s" in row["Error"] for row in failures), failures
     verdict = last_line(run.stdout)
     assert verdict.startswith("FAIL: ") and "0 failures" not in verdict
+
+
+def test_a_server_that_drips_its_answers_fails_each_request_at_the_timeout(tf_serving, tmp_path):
+    """Each byte arrives within the read timeout: the whole answer's deadline fails the request."""
+    server = tf_serving("--drip-after", "1")
+    run = constant_load(server.url, tmp_path, "--request-timeout", "1", users=2, seconds="4s")
+    assert run.code == 1
+    no_traceback(run)
+    failures = csv_rows(tmp_path / "locust_failures.csv")
+    assert failures and all("no complete answer within 1 s" in row["Error"] for row in failures), failures
+    assert last_line(run.stdout).startswith("FAIL: ")
+
+
+def test_a_preflight_that_drips_is_given_up_at_its_deadline(tf_serving):
+    run = run_module("loadtest.predict", "--host", tf_serving("--drip-after", "0").url, timeout=90)
+    assert run.code == 2
+    assert run.stderr.startswith("error: Cannot reach http://127.0.0.1:")
+    assert ": no complete answer within 30 s." in run.stderr
+    no_traceback(run)
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        ("loadtest.predict", "Interrupted: no prediction was made."),
+        ("loadtest", "Interrupted before the load started: nothing was run."),
+    ],
+)
+def test_ctrl_c_during_the_preflight_is_one_line_and_130(module, message, tf_serving, tmp_path):
+    server = tf_serving("--drip-after", "0")
+    report = ["--report-dir", str(tmp_path / "r")] if module == "loadtest" else []
+    child = subprocess.Popen(
+        [sys.executable, "-m", module, "--host", server.url, *report],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
+    )  # fmt: skip
+    # Ctrl+C once the preflight's request is at the server, not after a guessed time.
+    deadline = time.monotonic() + 60
+    while not server.received() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.received(), "the preflight never reached the server"
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 130
+    assert err.strip().splitlines() == [message]
+    assert "Traceback" not in out + err
 
 
 # The verdict is the last line, and lists only this run's reports

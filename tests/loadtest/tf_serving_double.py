@@ -43,6 +43,7 @@ class Behaviour:
     error_every: int = 0  # every Nth predict answers 200 with {"error": ...}, as TF Serving may
     reset_every: int = 0  # every Nth predict is read, then the connection is reset (RST), unanswered
     hang_after: int = 0  # every predict after the Nth is read and never answered
+    drip_after: int = -1  # every predict after the Nth is answered a byte every DRIP_SECONDS (-1: none)
     answer: str = ""  # a JSON body to answer every predict with instead of a prediction
     predict_status: int = 0  # answer every predict with this HTTP status and an error body
     received: list[Received] = field(default_factory=list)
@@ -92,6 +93,8 @@ class _Handler(JsonHandler):
             self.close_connection = True
         elif behaviour.hang_after and count > behaviour.hang_after:
             time.sleep(3600)
+        elif 0 <= behaviour.drip_after < count:
+            self.drip(json.dumps({"predictions": [{"labels": LABELS, "probabilities": PROBABILITIES}]}).encode())
         elif behaviour.answer:
             self.answer(200, behaviour.answer.encode())
         elif behaviour.fail_every and count % behaviour.fail_every == 0:
@@ -113,13 +116,15 @@ def main() -> None:
     parser.add_argument("--error-every", type=int, default=0, help='every Nth predict answers 200 {"error": ...}')
     parser.add_argument("--reset-every", type=int, default=0, help="every Nth predict: connection reset")
     parser.add_argument("--hang-after", type=int, default=0, help="predicts after the Nth are never answered")
+    parser.add_argument("--drip-after", type=int, default=-1,
+                        help="predicts after the Nth are answered a byte at a time, each within any read timeout")
     parser.add_argument("--answer", default="", help="a JSON body to answer every predict with")
     parser.add_argument("--predict-status", type=int, default=0, help="answer every predict with this status")
     parser.add_argument("--model-name", default=Behaviour.model_name)
     args = parser.parse_args()
     behaviour = Behaviour(
         args.model_name, args.fail_every, args.malformed_every, args.error_every,
-        args.reset_every, args.hang_after, args.answer, args.predict_status,
+        args.reset_every, args.hang_after, args.drip_after, args.answer, args.predict_status,
     )  # fmt: skip
     serve(type("Handler", (_Handler,), {"behaviour": behaviour}), args.port)
 
