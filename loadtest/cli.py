@@ -256,8 +256,7 @@ def _run_in_cluster(
         verdict_file.write_text("FAIL: the in-cluster run could not complete (see the error above)\n")
         return verdict.FAILED, False
     finally:
-        print(f"Deleting namespace {run.namespace}.", flush=True)
-        run.delete()
+        _delete(run)
     copied = report_dir / incluster.VERDICT_FILE
     if copied.exists():
         copied.replace(verdict_file)
@@ -269,6 +268,17 @@ def _run_in_cluster(
               f"({', '.join(log.lost_workers)}): the load fell short of what was asked", file=sys.stderr)  # fmt: skip
         return (verdict.FAILED if log.exit_code == verdict.PASSED else log.exit_code), False
     return log.exit_code, False
+
+
+def _delete(run: incluster.InClusterRun) -> None:
+    """The run's namespace goes however the run ended; a refusal is said, and the verdict stands."""
+    if not run.namespace_created:
+        return
+    print(f"Deleting namespace {run.namespace}.", flush=True)
+    try:
+        run.delete()
+    except incluster.InClusterError as error:
+        print(f"error: {error}", file=sys.stderr)
 
 
 def _run_locust(command: list[str]) -> tuple[int, bool]:

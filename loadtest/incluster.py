@@ -243,6 +243,8 @@ class InClusterRun:
         self._core = client.CoreV1Api(api_client)
         self.namespace = namespace
         self._pending_timeout = pending_timeout
+        # Only a namespace this run made is deleted: one it could not create is not the user's to clean up.
+        self.namespace_created = False
 
     def create(self, objects: list[dict]) -> None:
         for manifest in objects:
@@ -253,13 +255,18 @@ class InClusterRun:
                     f"Cannot create {manifest['kind']} {manifest['metadata']['name']} in the cluster: "
                     f"{_api_problem(error)}"
                 ) from error
+            if manifest["kind"] == "Namespace":
+                self.namespace_created = True
 
     def wait_for_pods(self, workers: int, echo) -> None:
         """Until the master and every worker run; Pending past the timeout is an error that says why."""
         deadline = time.monotonic() + self._pending_timeout
         said = ""
         while True:
-            pods = self._core.list_namespaced_pod(self.namespace).items
+            try:
+                pods = self._core.list_namespaced_pod(self.namespace).items
+            except (ApiException, HTTPError, OSError) as error:
+                raise InClusterError(f"Cannot list the run's pods: {_api_problem(error)}") from error
             running = [pod for pod in pods if pod.status and pod.status.phase in ("Running", "Succeeded")]
             if len(running) >= workers + 1:
                 return
@@ -303,6 +310,8 @@ class InClusterRun:
             ) from error
 
     def delete(self) -> None:
+        if not self.namespace_created:
+            return
         try:
             self._core.delete_namespace(self.namespace, propagation_policy="Background")
         except ApiException as error:
@@ -315,6 +324,8 @@ class InClusterRun:
 
 def _api_problem(error: Exception) -> str:
     """The status, and the API server's own message where its answer carries one (a Status object)."""
+    if isinstance(error, utils.FailToCreateError) and error.api_exceptions:
+        error = error.api_exceptions[0]
     if isinstance(error, ApiException):
         try:
             detail = str(json.loads(error.body or "{}").get("message", ""))

@@ -11,7 +11,8 @@ With a second file it also plays the cluster side of an in-cluster load test: it
 records what is created (POST) and deleted (DELETE), lists the run's pods as the
 file says (workers Running or Pending), and streams the master's log: progress lines,
 perhaps a lost worker, the report files between markers and the exit status, or
-nothing more ("hang"). GET /_created and /_deleted list what it recorded. Run it as
+nothing more ("hang"); "no_namespaces" refuses to create or delete namespaces (403), "pods_status"
+answers the pod list with that status. GET /_created and /_deleted list what it recorded. Run it as
 its own process:
 
     python -m tests.loadtest.kube_api_double SCRIPT.json [IN_CLUSTER.json]   (prints its URL)
@@ -175,10 +176,16 @@ def master_log() -> list[str]:
 class _Handler(JsonHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        if body.get("kind") == "Namespace" and _Cluster.behaviour.get("no_namespaces"):
+            self.answer(403, status_failure(403, "Forbidden", "namespaces is forbidden: cannot create"))
+            return
         _Cluster.created.append(body)
         self.answer(201, body)
 
     def do_DELETE(self) -> None:
+        if _Cluster.behaviour.get("no_namespaces"):
+            self.answer(403, status_failure(403, "Forbidden", "namespaces is forbidden: cannot delete"))
+            return
         match = RUN_PATH.match(urlparse(self.path).path)
         _Cluster.deleted.append(match["namespace"] if match else self.path)
         self.answer(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
@@ -207,7 +214,10 @@ class _Handler(JsonHandler):
         match = RUN_PATH.match(path)
         if not match or not (match["namespace"] or "").startswith("loadtest-"):
             return False
-        if match["kind"] == "pods":
+        if match["kind"] == "pods" and _Cluster.behaviour.get("pods_status"):
+            code = _Cluster.behaviour["pods_status"]
+            self.answer(code, status_failure(code, "InternalError", "etcdserver: leader changed"))
+        elif match["kind"] == "pods":
             self.answer(
                 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": run_pods(match["namespace"])}
             )

@@ -105,6 +105,31 @@ def test_a_failed_run_fails_and_still_deletes_everything(cluster_with, tmp_path)
     assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
 
 
+def test_an_account_that_may_not_create_namespaces_gets_one_line_and_no_bogus_cleanup(cluster_with, tmp_path):
+    api, env = cluster_with(no_namespaces=True)
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 1
+    assert "error: Cannot create Namespace loadtest-" in run.stderr
+    assert "HTTP 403 Forbidden: namespaces is forbidden: cannot create" in run.stderr
+    # Nothing was created, so nothing is deleted, and no one is told to delete a namespace that never existed.
+    assert "Deleting namespace" not in run.stdout and "kubectl delete namespace" not in run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "FAIL: the in-cluster run could not complete (see the error above)"
+    assert "Traceback" not in run.stderr
+    assert recorded(api, "deleted") == []
+
+
+def test_an_api_error_on_the_pod_list_fails_the_run_and_cleans_up(cluster_with, tmp_path):
+    api, env = cluster_with(pods_status=500)
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 1
+    assert "error: Cannot list the run's pods: HTTP 500 Internal Server Error: etcdserver: leader changed" in (
+        run.stderr
+    )
+    assert run.stdout.strip().splitlines()[-1].startswith("FAIL: ")
+    assert "Traceback" not in run.stderr
+    assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
+
+
 def test_a_lost_worker_fails_the_run_and_says_so(cluster_with, tmp_path):
     api, env = cluster_with(lost_worker=True)
     run = in_cluster(env, tmp_path / "report")

@@ -116,8 +116,12 @@ def main() -> None:
     parser.add_argument("--error-every", type=int, default=0, help='every Nth predict answers 200 {"error": ...}')
     parser.add_argument("--reset-every", type=int, default=0, help="every Nth predict: connection reset")
     parser.add_argument("--hang-after", type=int, default=0, help="predicts after the Nth are never answered")
-    parser.add_argument("--drip-after", type=int, default=-1,
-                        help="predicts after the Nth are answered a byte at a time, each within any read timeout")
+    parser.add_argument(
+        "--drip-after",
+        type=int,
+        default=-1,
+        help="predicts after the Nth are answered a byte at a time, each within any read timeout",
+    )
     parser.add_argument("--answer", default="", help="a JSON body to answer every predict with")
     parser.add_argument("--predict-status", type=int, default=0, help="answer every predict with this status")
     parser.add_argument("--model-name", default=Behaviour.model_name)
