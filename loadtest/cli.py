@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         report_dir = check_report_dir(args.report_dir or default_report_dir())
+        if args.in_cluster:
+            incluster.check_image_fits(model_api.load_image(args.image))
         host, path, answer = predict_once(args)
         # The cluster is checked like the model: one sample before any load, or no load at all.
         sampler = sampler_from_args(args, timeout=args.watch_interval) if args.watch else None

@@ -134,6 +134,27 @@ def _pod_spec(generator: LoadGenerator, command: list[str], resources: dict, rep
     }
 
 
+# Kubernetes refuses a ConfigMap whose data pass 1 MiB (its ConfigMap docs); the image shares it with the package.
+CONFIG_MAP_LIMIT_BYTES = 1024 * 1024
+
+
+def _package() -> dict[str, str]:
+    return {module: (PACKAGE_DIR / module).read_text() for module in SHIPPED_MODULES}
+
+
+def check_image_fits(image: bytes) -> None:
+    """Refuse, before anything is created, an image the run's ConfigMap could not hold."""
+    package = sum(len(text.encode()) for text in _package().values())
+    encoded = 4 * ((len(image) + 2) // 3)
+    if package + encoded > CONFIG_MAP_LIMIT_BYTES:
+        largest = (CONFIG_MAP_LIMIT_BYTES - package) * 3 // 4
+        raise InClusterError(
+            f"--image is {len(image) // 1024} KiB; an in-cluster run ships it in a ConfigMap, which Kubernetes "
+            f"limits to 1 MiB, so the image may be at most {largest // 1024} KiB: use a smaller one, or load "
+            "from this machine (without --in-cluster)."
+        )
+
+
 def manifests(namespace: str, generator: LoadGenerator, workers: int, image: bytes, load_args: list[str]) -> list[dict]:
     """Every object of a run, in creation order. `load_args` are the shape, request and verdict options."""
     locustfile = f"{PACKAGE_ROOT}/loadtest/locustfile.py"
@@ -151,7 +172,7 @@ def manifests(namespace: str, generator: LoadGenerator, workers: int, image: byt
     )
     worker_command = ["locust", "-f", locustfile, "--worker", "--master-host", MASTER, "--master-port",
                       str(MASTER_PORT), *shared]  # fmt: skip
-    package = {module: (PACKAGE_DIR / module).read_text() for module in SHIPPED_MODULES}
+    package = _package()
     return [
         {
             "apiVersion": "v1",

@@ -130,6 +130,20 @@ def test_an_api_error_on_the_pod_list_fails_the_run_and_cleans_up(cluster_with, 
     assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
 
 
+def test_an_image_too_large_for_a_config_map_is_refused_before_anything_is_created(cluster_with, tmp_path):
+    api, env = cluster_with()
+    large = tmp_path / "large.png"
+    # A valid PNG header and 800 KB after it: over 1 MiB once base64'd beside the package.
+    large.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(800 * 1024))
+    run = in_cluster(env, tmp_path / "report", "--image", str(large))
+    assert run.code == 2
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --image is 800 KiB; an in-cluster run ships it in a ConfigMap, which Kubernetes "
+                           "limits to 1 MiB, so the image may be at most ")  # fmt: skip
+    assert recorded(api, "created") == []
+    assert "answers:" not in run.stdout  # refused before the preflight prediction too
+
+
 def test_a_lost_worker_fails_the_run_and_says_so(cluster_with, tmp_path):
     api, env = cluster_with(lost_worker=True)
     run = in_cluster(env, tmp_path / "report")
