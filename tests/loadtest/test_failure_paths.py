@@ -318,8 +318,12 @@ def test_a_refused_api_is_one_line_per_sample_after_a_good_start(tmp_path):
          "--report-dir", str(tmp_path / "watch")],
         cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    time.sleep(1.0)
-    # Stop the API server: every later sample meets a refused connection.
+    # Once the first sample is in the timeline (an event, not a guessed time: a busy machine takes longer),
+    # stop the API server: every later sample meets a refused connection.
+    timeline = tmp_path / "watch" / "timeline.csv"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (timeline.exists() and len(timeline.read_text().splitlines()) > 1):
+        time.sleep(0.05)
     api.terminate()
     api.wait(timeout=10)
     stdout, stderr = watcher.communicate(timeout=30)
