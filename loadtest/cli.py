@@ -215,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _prepare_in_cluster(args: argparse.Namespace) -> tuple[incluster.InClusterRun, incluster.LoadGenerator]:
-    outputs = stack_outputs(args.stack, show_secrets=True)
+    # --in-cluster refuses --host: the stack's outputs are the only way to the cluster, so nothing is suggested.
+    outputs = stack_outputs(args.stack, show_secrets=True, instead=None)
     exported = outputs.get("loadGenerator")
     if not isinstance(exported, dict):
         raise TargetError(

@@ -46,12 +46,14 @@ def project_defaults() -> dict[str, object]:
 HOST_INSTEAD = "--host http://<external-ip>:8501"
 
 
-def stack_outputs(stack: str, show_secrets: bool = False, instead: str = HOST_INSTEAD) -> dict:
-    """`pulumi stack output --json` of the project this package belongs to; `instead` is the option to suggest."""
+def stack_outputs(stack: str, show_secrets: bool = False, instead: str | None = HOST_INSTEAD) -> dict:
+    """`pulumi stack output --json` of the project this package belongs to.
+
+    `instead` is the option to suggest in its place; None where there is none (--in-cluster needs the outputs).
+    """
     if shutil.which("pulumi") is None:
-        raise TargetError(
-            f"The Pulumi CLI is not on PATH, so the stack's outputs cannot be read; pass {instead} instead."
-        )
+        fix = f"pass {instead} instead" if instead else "install it (https://www.pulumi.com/docs/install/)"
+        raise TargetError(f"The Pulumi CLI is not on PATH, so the stack's outputs cannot be read; {fix}.")
     command = ["pulumi", "stack", "output", "--json", "--stack", stack, "--cwd", str(PROJECT_DIR)]
     if show_secrets:
         command.append("--show-secrets")
@@ -59,7 +61,8 @@ def stack_outputs(stack: str, show_secrets: bool = False, instead: str = HOST_IN
     if result.returncode != 0:
         raise TargetError(
             f"`{' '.join(command[:6])}` failed: {result.stderr.strip() or result.stdout.strip()}\n"
-            f"Deploy the stack first (`pulumi up`), choose another with --stack, or pass {instead}."
+            "Deploy the stack first (`pulumi up`), choose another with --stack"
+            + (f", or pass {instead}." if instead else ".")
         )
     return json.loads(result.stdout or "{}")
 
@@ -70,13 +73,14 @@ def _run_once(command: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
-def rest_url(host: str | None, stack: str) -> str:
+def rest_url(host: str | None, stack: str, instead: str | None = HOST_INSTEAD) -> str:
     """The REST base URL to load: --host as given, or the stack's restUrl output."""
     if host is None:
-        outputs = stack_outputs(stack)
+        outputs = stack_outputs(stack, instead=instead)
         host = outputs.get("restUrl")
         if not host:
-            raise TargetError(f"Stack {stack} has no restUrl output yet; run `pulumi up` or pass --host.")
+            or_host = " or pass --host" if instead else ""
+            raise TargetError(f"Stack {stack} has no restUrl output yet; run `pulumi up`{or_host}.")
     parsed = urlparse(host)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise TargetError(f"--host {host!r} is not a URL; write it like http://34.1.2.3:8501.")
@@ -136,6 +140,7 @@ def connection_problem(error: requests.RequestException, timeout: float) -> str:
 def predict_once(args: argparse.Namespace) -> tuple[str, str, dict]:
     """The target the arguments name, the predict path, and its answer to the request they describe."""
     image = model_api.load_image(args.image)
-    host = rest_url(args.host, args.stack)
+    # --in-cluster refuses --host, so it is not suggested there.
+    host = rest_url(args.host, args.stack, None if getattr(args, "in_cluster", False) else HOST_INSTEAD)
     path = model_api.predict_path(args.model_name, args.model_version or None)
     return host, path, check_prediction(host, path, model_api.predict_body(image, args.signature))

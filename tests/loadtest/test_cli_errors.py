@@ -32,6 +32,15 @@ def test_without_host_or_pulumi_cli_it_says_to_pass_host(tmp_path):
     assert "pass --host http://<external-ip>:8501" in run.stderr
 
 
+def test_in_cluster_without_pulumi_cli_says_to_install_it_not_to_pass_host(tmp_path):
+    run = run_module("loadtest", "--in-cluster", env=path_with(tmp_path, None))
+    assert run.code == 2
+    assert run.stderr.strip().splitlines()[-1] == (
+        "error: The Pulumi CLI is not on PATH, so the stack's outputs cannot be read; "
+        "install it (https://www.pulumi.com/docs/install/)."
+    )
+
+
 def test_the_stack_output_gives_the_host(tf_serving, tmp_path):
     server = tf_serving()
     script = (
