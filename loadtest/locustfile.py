@@ -173,6 +173,16 @@ def _prepare(environment: Environment, **_kwargs) -> None:
         gevent.signal_handler(signal.SIGINT, lambda: main_greenlet.throw(KeyboardInterrupt))
 
 
+# Requests in flight when the load began to stop: read before the users are stopped, since a stopped user's
+# request is dropped and no longer counted as in flight (Runner.stop fires test_stopping first).
+_unanswered: list[int] = []
+
+
+@events.test_stopping.add_listener
+def _count_unanswered(**_kwargs) -> None:
+    _unanswered.append(PredictUser.in_flight)
+
+
 # The verdict and where it goes, from the quitting event to the quit event, which comes after Locust's tables.
 _verdicts: list[tuple[Verdict, str | None]] = []
 
@@ -201,7 +211,7 @@ def _report(environment: Environment, **_kwargs) -> None:
         ),
         completed=not isinstance(shape, LabLoadShape) or shape.completed,
         # Only a local runner knows its users' unanswered requests; workers keep theirs.
-        in_flight=PredictUser.in_flight if isinstance(environment.runner, LocalRunner) else None,
+        in_flight=_unanswered[-1] if _unanswered and isinstance(environment.runner, LocalRunner) else None,
     )
     _verdicts.append((verdict, options.verdict_file))
     environment.process_exit_code = verdict.exit_code

@@ -23,7 +23,10 @@ class Verdict:
 
     @property
     def ratio(self) -> float:
-        return self.failures / self.requests if self.requests else 1.0
+        """Failures among the requests sent, counting as failed those the load stopped before an answer."""
+        unanswered = self.in_flight or 0
+        sent = self.requests + unanswered
+        return (self.failures + unanswered) / sent if sent else 1.0
 
     @property
     def passed(self) -> bool:
@@ -47,7 +50,7 @@ class Verdict:
         else:
             text = "no request was answered"
         if self.in_flight:
-            text += f"; {self.in_flight} request(s) still unanswered when the load stopped, not counted"
+            text += f"; {self.in_flight} request(s) sent and never answered when the load stopped, counted as failed"
         if not self.completed:
             text += "; the load was stopped before its end"
         return f"{word}: {text}"

@@ -113,6 +113,19 @@ def test_a_hanging_server_times_requests_out_and_reports_the_unanswered(tf_servi
     assert verdict.startswith("FAIL: ") and "0 failures" not in verdict
 
 
+def test_requests_the_server_got_and_never_answered_are_named_and_fail_the_run(tf_serving, tmp_path):
+    """The load ends while two users wait on a stalled server: those requests count, though no timeout fired."""
+    server = tf_serving("--hang-after", "4")
+    run = constant_load(server.url, tmp_path, "--request-timeout", "60", users=2, seconds="3s")
+    no_traceback(run)
+    verdict = last_line(run.stdout)
+    stalled = len(server.received()) - 4  # the preflight and 3 load requests were answered
+    assert stalled == 2, server.received()
+    assert verdict.startswith("FAIL: 3 requests, 0 failures (40.00%"), verdict
+    assert "2 request(s) sent and never answered when the load stopped, counted as failed" in verdict
+    assert run.code == 1
+
+
 def test_a_server_that_drips_its_answers_fails_each_request_at_the_timeout(tf_serving, tmp_path):
     """Each byte arrives within the read timeout: the whole answer's deadline fails the request."""
     server = tf_serving("--drip-after", "1")
