@@ -7,6 +7,7 @@ shape runs the lab's steps unless --run-time asks for a constant load of -u user
 
 from __future__ import annotations
 
+import csv
 import logging
 import signal
 import time
@@ -17,6 +18,7 @@ import gevent
 from locust import FastHttpUser, LoadTestShape, between, events, task
 from locust.env import Environment
 from locust.runners import LocalRunner, WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtest import model_api
 from loadtest.options import REQUEST_OPTIONS, STEP_OPTIONS, VERDICT_OPTIONS, add_options
@@ -185,6 +187,7 @@ def _count_unanswered(**_kwargs) -> None:
 
 # The verdict and where it goes, from the quitting event to the quit event, which comes after Locust's tables.
 _verdicts: list[tuple[Verdict, str | None]] = []
+_environments: list[Environment] = []
 
 
 @events.quitting.add_listener
@@ -214,12 +217,30 @@ def _report(environment: Environment, **_kwargs) -> None:
         in_flight=_unanswered[-1] if _unanswered and isinstance(environment.runner, LocalRunner) else None,
     )
     _verdicts.append((verdict, options.verdict_file))
+    _environments.append(environment)
     environment.process_exit_code = verdict.exit_code
+
+
+def _final_csv(environment: Environment) -> None:
+    """Rewrite the stats and failures CSVs with the final totals, which the console and HTML report show.
+
+    Locust writes them on a one-second timer and not again at the end, so a run stopped by Ctrl+C left
+    counts from up to a second before (30 against 36 requests, in one run).
+    """
+    prefix = environment.parsed_options.csv_prefix if environment.parsed_options else None
+    if not prefix:
+        return
+    final = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("_stats.csv", final.requests_csv), ("_failures.csv", final.failures_csv)):
+        with open(f"{prefix}{suffix}", "w", newline="") as handle:
+            write(csv.writer(handle))  # pyright: ignore[reportArgumentType] - what Locust itself passes
 
 
 @events.quit.add_listener
 def _print_verdict(**_kwargs) -> None:
     """After Locust's own summary tables, so that the verdict is the last line of the run."""
+    for environment in _environments:
+        _final_csv(environment)
     for verdict, verdict_file in _verdicts:
         if verdict_file:
             Path(verdict_file).write_text(verdict.line() + "\n")

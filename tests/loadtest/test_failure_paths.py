@@ -214,6 +214,10 @@ def test_ctrl_c_stops_the_load_writes_the_reports_and_is_not_a_pass(to_group, tf
     assert "PASS" not in stdout
     assert "Traceback" not in stderr, stderr[-3000:]
     assert (tmp_path / "report.html").exists() and (tmp_path / "locust_stats.csv").exists()
+    # Every report holds the verdict's totals, though Locust writes its CSV on a timer.
+    requests = int(last_line(stdout).split(": ", 1)[1].split(" requests")[0])
+    aggregated = next(row for row in csv_rows(tmp_path / "locust_stats.csv") if row["Name"] == "Aggregated")
+    assert int(aggregated["Request Count"]) == requests
 
 
 # The watcher
