@@ -21,7 +21,7 @@ from localcluster.build import binary_path
 
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "tfserving-gke"
-PROGRESS = 80
+LINE_WIDTH = 160  # engine output lines are cut here: URNs run long, and what matters comes first
 
 
 def engine_env(home: Path) -> dict[str, str]:
@@ -31,7 +31,8 @@ def engine_env(home: Path) -> dict[str, str]:
         "PATH": os.pathsep.join([*map(str, tools), os.environ.get("PATH", "")]),
         "PULUMI_HOME": str(home / "pulumi-home"),
         "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": "engine-tests",
+        # Its state is thrown away with the control plane: the passphrase protects nothing worth a secret.
+        "PULUMI_CONFIG_PASSPHRASE": "local-control-plane",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         # No proxy sits between the tools and 127.0.0.1.
@@ -72,4 +73,4 @@ def write_stack_config(work: Path, name: str, config: Mapping[str, object]) -> N
 
 def printer(prefix: str) -> Callable[[str], None]:
     """Engine output, one line each, shortened and prefixed with what runs."""
-    return lambda line: print(f"[{prefix}] {line.rstrip()[: PROGRESS * 2]}", flush=True)
+    return lambda line: print(f"[{prefix}] {line.rstrip()[:LINE_WIDTH]}", flush=True)
