@@ -14,6 +14,7 @@ The namespace, and everything in it, is deleted at the end, on failure and on Ct
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime
 import json
 import re
@@ -168,7 +169,8 @@ def manifests(namespace: str, generator: LoadGenerator, workers: int, image: byt
     # When Locust ends, its report files go into the log, one base64 line each, then its exit status.
     master_script = (
         f"{shlex.join(master_command)}; code=$?; cd {REPORTS_DIR} && "
-        f'for f in *; do echo "{REPORT_MARK}$f"; base64 -w0 "$f"; echo; done; echo "{END_MARK}$code"'
+        f'for f in *; do [ -f "$f" ] || continue; echo "{REPORT_MARK}$f"; base64 -w0 "$f"; echo; done; '
+        f'echo "{END_MARK}$code"'
     )
     worker_command = ["locust", "-f", locustfile, "--worker", "--master-host", MASTER, "--master-port",
                       str(MASTER_PORT), *shared]  # fmt: skip
@@ -241,7 +243,11 @@ def read_master_log(lines: Iterable[str], report_dir: Path, echo) -> MasterLog:
     pending_file: str | None = None
     for line in lines:
         if pending_file is not None:
-            (report_dir / pending_file).write_bytes(base64.b64decode(line.strip()))
+            try:
+                (report_dir / pending_file).write_bytes(base64.b64decode(line.strip(), validate=True))
+            except binascii.Error:
+                # What base64 printed instead of a file (the file was never written): the master's own words.
+                echo(f"report {pending_file} did not come back: {line.strip()[:200]}")
             pending_file = None
         elif line.startswith(REPORT_MARK):
             pending_file = Path(line[len(REPORT_MARK) :].strip()).name

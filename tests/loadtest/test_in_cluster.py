@@ -144,6 +144,18 @@ def test_an_image_too_large_for_a_config_map_is_refused_before_anything_is_creat
     assert "answers:" not in run.stdout  # refused before the preflight prediction too
 
 
+def test_a_master_that_failed_before_its_reports_is_a_verdict_not_a_traceback(cluster_with, tmp_path):
+    api, env = cluster_with(reports={}, broken_report=True, exit_code=2)
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 2
+    assert "report * did not come back: base64: '*': No such file or directory" in run.stdout
+    assert run.stdout.strip().splitlines()[-1] == (
+        "FAIL: Locust ended (exit status 2) without a verdict; see its messages above"
+    )
+    assert "Traceback" not in run.stderr
+    assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
+
+
 def test_a_lost_worker_fails_the_run_and_says_so(cluster_with, tmp_path):
     api, env = cluster_with(lost_worker=True)
     run = in_cluster(env, tmp_path / "report")
