@@ -294,6 +294,10 @@ class InClusterRun:
                 pods = self._core.list_namespaced_pod(self.namespace).items
             except (ApiException, HTTPError, OSError) as error:
                 raise InClusterError(f"Cannot list the run's pods: {_api_problem(error)}") from error
+            master = next((pod for pod in pods if pod.metadata and pod.metadata.name == MASTER), None)
+            failure = _failure(master) if master is not None else None
+            if failure:
+                raise InClusterError(f"Locust's master failed: {failure}.{self._last_log_lines()}")
             running = [pod for pod in pods if pod.status and pod.status.phase in ("Running", "Succeeded")]
             if len(running) >= workers + 1:
                 return
@@ -310,6 +314,15 @@ class InClusterRun:
                     "project's CPU quota, or ask for fewer --workers."
                 )
             time.sleep(2)
+
+    def _last_log_lines(self) -> str:
+        """The master's last words, where the API has any (none for an image that was never pulled)."""
+        try:
+            text = self._core.read_namespaced_pod_log(MASTER, self.namespace, tail_lines=LOG_TAIL_LINES)
+        except (ApiException, HTTPError, OSError):
+            return ""
+        lines = [line for line in str(text).splitlines() if line.strip()][-LOG_TAIL_LINES:]
+        return "\nIts last log lines:\n" + "\n".join(lines) if lines else ""
 
     def _why_pending(self, pod) -> str:
         message = ""
@@ -347,6 +360,29 @@ class InClusterRun:
                     f"Cannot delete namespace {self.namespace} ({_api_problem(error)}); delete it with "
                     f"`kubectl delete namespace {self.namespace}`."
                 ) from error
+
+
+# Container states a pod does not recover from by waiting: the run stops at once and says which.
+FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
+                         "CreateContainerConfigError", "CreateContainerError", "RunContainerError")  # fmt: skip
+LOG_TAIL_LINES = 10
+
+
+def _failure(pod) -> str | None:
+    """Why this pod will not run Locust (failed, or stuck on an image or a crash), or None while it may."""
+    status = pod.status
+    if status is None:
+        return None
+    if status.phase == "Failed":
+        return f"the pod failed ({status.reason or 'no reason given'}: {status.message or ''})".replace(": )", ")")
+    for container in status.container_statuses or []:
+        waiting = container.state.waiting if container.state else None
+        if waiting and waiting.reason in FATAL_WAITING_REASONS:
+            return f"{waiting.reason}: {waiting.message or 'no message'}"
+        terminated = container.state.terminated if container.state else None
+        if terminated and terminated.exit_code:
+            return f"Locust exited with status {terminated.exit_code} ({terminated.reason or 'no reason'})"
+    return None
 
 
 def _api_problem(error: Exception) -> str:

@@ -12,7 +12,8 @@ records what is created (POST) and deleted (DELETE), lists the run's pods as the
 file says (workers Running or Pending), and streams the master's log: progress lines,
 perhaps a lost worker, the report files between markers and the exit status, or
 nothing more ("hang"); "no_namespaces" refuses to create or delete namespaces (403), "pods_status"
-answers the pod list with that status. GET /_created and /_deleted list what it recorded. Run it as
+answers the pod list with that status, "master_waiting" ([reason, message]) keeps the master waiting so.
+GET /_created and /_deleted list what it recorded. Run it as
 its own process:
 
     python -m tests.loadtest.kube_api_double SCRIPT.json [IN_CLUSTER.json]   (prints its URL)
@@ -149,7 +150,13 @@ class _Cluster:
 def run_pods(namespace: str) -> list[dict]:
     behaviour = _Cluster.behaviour
     workers = sum(o["spec"]["replicas"] for o in _Cluster.created if o["kind"] == "Deployment")
-    pods = [{"metadata": {"name": "locust-master", "namespace": namespace}, "status": {"phase": "Running"}}]
+    master_status: dict = {"phase": "Running"}
+    if behaviour.get("master_waiting"):
+        reason, message = behaviour["master_waiting"]
+        master_status = {"phase": "Pending", "containerStatuses": [
+            {"name": "locust", "ready": False, "restartCount": 0, "image": "locustio/locust", "imageID": "",
+             "state": {"waiting": {"reason": reason, "message": message}}}]}  # fmt: skip
+    pods = [{"metadata": {"name": "locust-master", "namespace": namespace}, "status": master_status}]
     for index in range(workers):
         status: dict = {"phase": behaviour.get("workers_phase", "Running")}
         if status["phase"] == "Pending":

@@ -156,6 +156,19 @@ def test_a_master_that_failed_before_its_reports_is_a_verdict_not_a_traceback(cl
     assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
 
 
+def test_a_master_that_cannot_start_stops_the_run_at_once_with_its_reason(cluster_with, tmp_path):
+    message = 'Back-off pulling image "locustio/locust:2.47.0": not found'
+    api, env = cluster_with(master_waiting=["ImagePullBackOff", message])
+    started = time.monotonic()
+    run = in_cluster(env, tmp_path / "report", "--pending-timeout", "120")
+    assert time.monotonic() - started < 60, "not after the whole --pending-timeout"
+    assert run.code == 1
+    assert f"error: Locust's master failed: ImagePullBackOff: {message}." in run.stderr
+    assert "Its last log lines:" in run.stderr  # what the API had of its log
+    assert run.stdout.strip().splitlines()[-1].startswith("FAIL: ")
+    assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
+
+
 def test_a_lost_worker_fails_the_run_and_says_so(cluster_with, tmp_path):
     api, env = cluster_with(lost_worker=True)
     run = in_cluster(env, tmp_path / "report")
