@@ -143,12 +143,15 @@ def render_chart(
 
     failures = failures or []
     start = timeline_start(samples, load)
-    panels = 5 if load else 3
+    # A load without latencies (a rehearsal's modelled load) gets no empty latency panel.
+    latency = any(p.p95_ms is not None for p in load) or any(s.server_p95_ms is not None for s in samples)
+    panels = 3 + (1 if load else 0) + (1 if load and latency else 0)
     figure, axes = plt.subplots(panels, 1, sharex=True, figsize=(11, 2.3 * panels + 1), constrained_layout=True)
     sample_times = [sample.time - start for sample in samples]
     twin_axes = []
     if load:
-        users_axis, latency_axis, *cluster_axes = axes
+        users_axis, *rest = axes
+        latency_axis, cluster_axes = (rest[0], rest[1:]) if latency else (None, rest)
         load_times = [point.time - start for point in load]
         users_axis.step(load_times, [point.users for point in load], where="post", label="users")
         rps_axis = users_axis.twinx()
@@ -161,13 +164,14 @@ def render_chart(
         twin_axes.append((users_axis, rps_axis))
         users_axis.set_ylabel("users")
         rps_axis.set_ylabel("requests/s")
-        latency_axis.plot(load_times, [point.p95_ms for point in load], color="tab:red", label="p95 latency (ms)")
-        if any(s.server_p95_ms is not None for s in samples):
-            latency_axis.plot(
-                sample_times, [s.server_p95_ms for s in samples], color="tab:purple", linestyle="--",
-                label="server p95 (ms)",
-            )  # fmt: skip
-        latency_axis.set_ylabel("p95 ms")
+        if latency_axis is not None:
+            latency_axis.plot(load_times, [p.p95_ms for p in load], color="tab:red", label="p95 latency (ms)")
+            if any(s.server_p95_ms is not None for s in samples):
+                latency_axis.plot(
+                    sample_times, [s.server_p95_ms for s in samples], color="tab:purple", linestyle="--",
+                    label="server p95 (ms)",
+                )  # fmt: skip
+            latency_axis.set_ylabel("p95 ms")
     else:
         cluster_axes = list(axes)
         cluster_axes[0].set_title("cluster only: no load-test data in this folder", fontsize=9)

@@ -197,6 +197,14 @@ def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     }  # fmt: skip
 
 
+def test_a_load_without_latencies_gets_no_empty_latency_panel(tmp_path):
+    """A rehearsal's modelled load has users and requests, no latency: the chart leaves the panel out."""
+    load = [LoadPoint(98 + second, 2, 2.0, None) for second in range(0, 600, 10)]
+    labels = render_chart(RECORDED, load, tmp_path / "timeline.png")
+    assert "p95 latency (ms)" not in labels
+    assert {"users", "requests/s", "HPA CPU use (%)", "desired replicas", "nodes"} <= set(labels)
+
+
 def test_a_watch_without_load_draws_only_the_cluster(tmp_path):
     labels = render_chart(RECORDED, [], tmp_path / "timeline.png")
     assert "users" not in labels and "p95 latency (ms)" not in labels
