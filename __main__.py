@@ -13,11 +13,12 @@ from infra.apis import ProjectApis, ProjectApisArgs
 from infra.cluster import LOAD_POOL_NAME, LOAD_TAINT_KEY, LOAD_TAINT_VALUE, Cluster, ClusterArgs
 from infra.cost import stack_cost
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
+from infra.existing_settings import ExistingClusterSettings
 from infra.identity import Workspace
 from infra.images import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
 from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, ModelBucketReader, Serving, ServingArgs
-from infra.settings import ExistingClusterSettings, Settings, load_settings
+from infra.settings import Settings, load_settings
 
 
 def on_gke(settings: Settings) -> Serving:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.existing_settings import ExistingClusterSettings
 from infra.namespace import workload_namespace
-from infra.settings import ExistingClusterSettings
 
 
 @dataclass(frozen=True)

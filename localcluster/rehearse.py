@@ -25,8 +25,9 @@ import yaml
 from kubernetes import client, config
 
 from infra.cluster import SYSTEM_POOL_MAX_NODES, SYSTEM_POOL_NAME
+from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS
 from infra.serving import APP_NAME, COMPONENT
-from infra.settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS, project_defaults
+from infra.settings import project_defaults
 from loadtest.shape import LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS, StepLoad
 from loadtest.timeline import TIMELINE_PNG, LoadPoint, Sample, render_chart
 from loadtest.watch import ClusterSampler, Watcher, WatchTarget

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from infra.settings import GKE_ONLY_SETTINGS
+from infra.existing_settings import GKE_ONLY_SETTINGS
 from loadtest.shape import StepLoad
 from loadtest.timeline import Sample
 from localcluster.cloud import Cloud, _fits_pool
