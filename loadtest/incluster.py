@@ -374,7 +374,8 @@ def _failure(pod) -> str | None:
     if status is None:
         return None
     if status.phase == "Failed":
-        return f"the pod failed ({status.reason or 'no reason given'}: {status.message or ''})".replace(": )", ")")
+        detail = ": ".join(part for part in (status.reason, status.message) if part) or "no reason given"
+        return f"the pod failed ({detail})"
     for container in status.container_statuses or []:
         waiting = container.state.waiting if container.state else None
         if waiting and waiting.reason in FATAL_WAITING_REASONS:
