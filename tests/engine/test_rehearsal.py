@@ -6,6 +6,9 @@ placeholder's place at once, and a node is added for the placeholder behind it."
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ from kubernetes import client
 from infra.warm_capacity import PLACEHOLDER_NAME
 from loadtest.shape import StepLoad
 from localcluster.cloud import Delays
+from localcluster.engine import REPO
 from localcluster.load_model import LoadModel
 from localcluster.rehearse import Rehearsal, run_once, stack_values
 
@@ -49,3 +53,38 @@ def test_a_spare_node_serves_the_new_replica_before_the_next_node_is_up(tmp_path
     assert second_ready < node_ready
     assert node_ready - node_added >= NODE_BOOT - 2 * plan.interval
     assert (tmp_path / "timeline.csv").is_file() and (tmp_path / "timeline.png").is_file()
+
+
+@pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
+def test_a_rehearsal_stopped_mid_run_stops_every_process_it_started(stop_with: int, tmp_path: Path) -> None:
+    rehearsal = subprocess.Popen(
+        [sys.executable, "-m", "localcluster.rehearse", "--steps", "1", "--step-time", "300", "--node-boot", "1",
+         "--image-pull", "1", "--model-load", "1", "--report-dir", str(tmp_path)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )  # fmt: skip
+    assert rehearsal.stdout is not None
+    folder = None
+    for line in rehearsal.stdout:  # the run's own lines, not a sleep, say where it is
+        if "starting a local control plane in " in line:
+            folder = line.rsplit(" in ", 1)[1].strip()
+        if "load starts" in line:
+            break
+    assert folder, "the rehearsal never started its control plane"
+    rehearsal.send_signal(stop_with)
+    _, err = rehearsal.communicate(timeout=120)
+    assert rehearsal.returncode == 130
+    assert err.strip().splitlines()[-1] == "Interrupted: every process of the rehearsal was stopped."
+    assert "Traceback" not in err
+    leftovers = [
+        proc.name for proc in Path("/proc").iterdir()
+        if proc.name.isdigit() and folder in _command_line(proc)
+    ]  # fmt: skip
+    assert leftovers == []
+
+
+def _command_line(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
