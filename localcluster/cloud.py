@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from kubernetes import client
 from kubernetes.utils.quantity import parse_quantity
 
-from localcluster.nodes import Pool, allocatable, node_manifest
+from localcluster.nodes import Pool, allocatable, is_ready, node_manifest
 from localcluster.stages import READY_AT
 
 # The cluster autoscaler ignores pods below this priority when it scales up (its FAQ, "expendable pods").
@@ -168,7 +168,7 @@ class Cloud:
                 continue
             members = [n for n in nodes.values() if ((n.metadata.labels or {}) if n.metadata else {}).get(
                 "cloud.google.com/gke-nodepool") == pool.name]  # fmt: skip
-            booting = [n for n in members if not _ready(n)]
+            booting = [n for n in members if not is_ready(n)]
             needed = self._nodes_needed(wanting, pool, len(booting))
             for index in range(len(members), min(len(members) + needed, pool.max_nodes)):
                 self._add_node(pool, index, now)
@@ -198,8 +198,3 @@ class Cloud:
         node.spec.taints = [*(node.spec.taints or []), client.V1Taint(key=NOT_READY_TAINT, effect="NoSchedule")]
         self._core.create_node(node)
         self.added.append(node.metadata.name or "")
-
-
-def _ready(node: client.V1Node) -> bool:
-    conditions = (node.status.conditions if node.status else None) or []
-    return any(c.type == "Ready" and c.status == "True" for c in conditions)

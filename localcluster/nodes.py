@@ -7,6 +7,7 @@ so a rehearsal schedules pods exactly as the stack's own cluster would at full s
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from infra.cluster import (
     NODE_POOL_LABEL,
     SERVING_TAINT_KEY,
     SERVING_TAINT_VALUE,
+    SYSTEM_POOL_MAX_NODES,
     SYSTEM_POOL_NAME,
 )
 from infra.settings import project_defaults
@@ -46,19 +48,26 @@ class Pool:
     max_nodes: int = 0
 
 
+def system_and_serving_pools(values: Mapping[str, object], full_size: bool) -> list[Pool]:
+    """The stack's system and serving pools from its settings: at their largest, or at the size they start."""
+    serving_max = int(str(values["maxNodes"]))
+    serving_nodes = serving_max if full_size else int(str(values["initialNodes"]))
+    return [
+        Pool(SYSTEM_POOL_NAME, str(values["systemMachineType"]), 1, None, SYSTEM_POOL_MAX_NODES),
+        Pool(
+            str(values["nodePoolName"]),
+            str(values["machineType"]),
+            serving_nodes,
+            (SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
+            serving_max,
+        ),
+    ]
+
+
 def stack_pools() -> list[Pool]:
     """The dev stack's pools at their largest: one system node, maxNodes serving nodes, two load nodes."""
-    defaults = project_defaults()
-    return [
-        Pool(SYSTEM_POOL_NAME, str(defaults["systemMachineType"]), 1, None),
-        Pool(
-            str(defaults["nodePoolName"]),
-            str(defaults["machineType"]),
-            int(str(defaults["maxNodes"])),
-            (SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
-        ),
-        Pool(LOAD_POOL_NAME, LOAD_POOL_MACHINE_TYPE, LOAD_NODES, (LOAD_TAINT_KEY, LOAD_TAINT_VALUE)),
-    ]
+    load_pool = Pool(LOAD_POOL_NAME, LOAD_POOL_MACHINE_TYPE, LOAD_NODES, (LOAD_TAINT_KEY, LOAD_TAINT_VALUE), LOAD_NODES)
+    return [*system_and_serving_pools(project_defaults(), full_size=True), load_pool]
 
 
 def allocatable(machine_type: str) -> dict[str, str]:
@@ -104,7 +113,7 @@ def create_nodes(api: client.ApiClient, pools: list[Pool], timeout_s: float = 60
             names.append(f"{pool.name}-{index}")
     deadline = time.monotonic() + timeout_s
     while True:
-        ready = {node.metadata.name for node in core.list_node().items if node.metadata and _is_ready(node)}
+        ready = {node.metadata.name for node in core.list_node().items if node.metadata and is_ready(node)}
         missing = [name for name in names if name not in ready]
         if not missing:
             return names
@@ -113,6 +122,6 @@ def create_nodes(api: client.ApiClient, pools: list[Pool], timeout_s: float = 60
         time.sleep(0.25)
 
 
-def _is_ready(node: client.V1Node) -> bool:
+def is_ready(node: client.V1Node) -> bool:
     conditions = (node.status.conditions if node.status else None) or []
     return any(c.type == "Ready" and c.status == "True" for c in conditions)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import yaml
 from kubernetes import client, config
+from kubernetes.utils.quantity import parse_quantity
 
-from infra.cluster import SYSTEM_POOL_MAX_NODES, SYSTEM_POOL_NAME
 from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS
 from infra.serving import APP_NAME, COMPONENT
 from infra.settings import project_defaults
@@ -38,7 +38,7 @@ from localcluster.controlplane import ControlPlane, ControlPlaneError
 from localcluster.engine import PROJECT, REPO, make_stack, printer
 from localcluster.load_model import CPU_SECONDS_PER_REQUEST, LoadModel, cores_per_replica
 from localcluster.metrics_api import MetricsServer
-from localcluster.nodes import Pool, allocatable, create_nodes
+from localcluster.nodes import Pool, allocatable, create_nodes, system_and_serving_pools
 
 SERVING_POD = {"app.kubernetes.io/component": COMPONENT}
 # After the load ends: long enough for a replica asked for at the last step to arrive without a spare node.
@@ -68,12 +68,7 @@ def stack_values(stack: str) -> dict[str, object]:
 
 def pools(values: dict[str, object]) -> list[Pool]:
     """The stack's system and serving pools, at the size they start with and the most they may grow to."""
-    serving_taint = ("tfserving.dev/serving", "true")
-    return [
-        Pool(SYSTEM_POOL_NAME, str(values["systemMachineType"]), 1, None, SYSTEM_POOL_MAX_NODES),
-        Pool(str(values["nodePoolName"]), str(values["machineType"]), int(str(values["initialNodes"])), serving_taint,
-             int(str(values["maxNodes"]))),
-    ]  # fmt: skip
+    return system_and_serving_pools(values, full_size=False)
 
 
 def kubernetes_config(values: dict[str, object], kubeconfig: Path) -> dict[str, object]:
@@ -99,7 +94,7 @@ def run_once(
     report_dir.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="rehearsal-"))
     node_pools = pools(values)
-    serving_cores = float(allocatable(node_pools[1].machine_type)["cpu"].rstrip("m")) / 1000
+    serving_cores = float(parse_quantity(allocatable(node_pools[1].machine_type)["cpu"]))
     load_started: list[float] = []
 
     def usage(running: list[client.V1Pod]) -> dict[str, float]:
