@@ -167,8 +167,12 @@ def export_load_generator(node_pool: pulumi.Input[str], serving: Serving) -> Non
             "taintKey": LOAD_TAINT_KEY,
             "taintValue": LOAD_TAINT_VALUE,
             "restUrl": pulumi.Output.format(
-                "http://{0}.{1}.svc.cluster.local:{2}", serving.deployment_name, serving.namespace, REST_PORT
+                "http://{0}.{1}.svc.cluster.local:{2}", serving.service_name, serving.namespace, REST_PORT
             ),
+            # The preflight predicts through the API server's proxy to this Service: the address the pods load.
+            "service": serving.service_name,
+            "namespace": serving.namespace,
+            "port": REST_PORT,
         },
     )
 

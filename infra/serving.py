@@ -270,6 +270,7 @@ class Serving(pulumi.ComponentResource):
 
         self.namespace = settings.namespace
         self.deployment_name = deployment.metadata.name
+        self.service_name = service.metadata.name
         self.hpa_name = autoscaler.metadata.name
         self.external_ip = service.status.load_balancer.ingress[0].ip
         self.register_outputs({"externalIp": self.external_ip, "deploymentName": self.deployment_name})

@@ -17,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from loadtest import incluster, model_api, verdict
+from loadtest import incluster_cli, model_api, verdict
 from loadtest.deadline import end_process
+from loadtest.incluster_objects import InClusterError, check_image_fits
 from loadtest.options import (
     REQUEST_OPTIONS,
     SPAWN_RATE_HELP,
@@ -29,7 +30,7 @@ from loadtest.options import (
     forward,
 )
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir, default_report_dir, describe
-from loadtest.target import TargetError, add_target_arguments, predict_once, stack_outputs
+from loadtest.target import TargetError, add_target_arguments, predict_once
 from loadtest.watch import (
     DEFAULT_INTERVAL_SECONDS,
     Watcher,
@@ -37,7 +38,6 @@ from loadtest.watch import (
     add_watch_arguments,
     first_sample,
     sampler_from_args,
-    stack_api_client,
 )
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long Locust's pods may wait for a node before the run stops (default: %(default)s)",
     )
+    cluster.add_argument(
+        "--report-grace",
+        type=float,
+        default=incluster_cli.REPORT_GRACE_SECONDS,
+        metavar="SECONDS",
+        help="how long past the load's planned end the master's reports may take before the run fails "
+        "(default: %(default)s)",
+    )
     output.add_argument(
         "--watch",
         action="store_true",
@@ -137,7 +145,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
         value = getattr(args, dest(flag))
         if value is not None and value < 1:
             parser.error(f"{flag} must be at least 1")
-    for flag in ("--step-time", "--spawn-rate", "--request-timeout", "--watch-interval"):
+    for flag in ("--step-time", "--spawn-rate", "--request-timeout", "--watch-interval", "--report-grace"):
         value = getattr(args, dest(flag))
         if value is not None and value <= 0:
             parser.error(f"{flag} must be above 0")
@@ -179,15 +187,19 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     try:
         report_dir = check_report_dir(args.report_dir or default_report_dir())
+        cluster_run = None
         if args.in_cluster:
-            incluster.check_image_fits(model_api.load_image(args.image))
-        host, path, answer = predict_once(args)
+            check_image_fits(model_api.load_image(args.image))
+            cluster_run = incluster_cli.prepare(args)
+            # From inside the cluster, where the pods will load: the load balancer's source ranges do not apply.
+            host, path, answer = incluster_cli.check_prediction(args, *cluster_run)
+        else:
+            host, path, answer = predict_once(args)
         # The cluster is checked like the model: one sample before any load, or no load at all.
         sampler = sampler_from_args(args, timeout=args.watch_interval) if args.watch else None
         first = first_sample(sampler) if sampler is not None else None
-        cluster_run = _prepare_in_cluster(args) if args.in_cluster else None
         create_report_dir(report_dir)
-    except (ReportDirError, TargetError, WatchError, model_api.ImageError, incluster.InClusterError) as error:
+    except (ReportDirError, TargetError, WatchError, model_api.ImageError, InClusterError) as error:
         print(f"error: {error}", file=sys.stderr)
         return end_process(verdict.COULD_NOT_START)
     except KeyboardInterrupt:
@@ -205,83 +217,13 @@ def main(argv: list[str] | None = None) -> int:
         if cluster_run is None:
             code, interrupted = _run_locust(locust_command(args, host, report_dir, verdict_file))
         else:
-            code, interrupted = _run_in_cluster(args, *cluster_run, report_dir, verdict_file)
+            code, interrupted = incluster_cli.run(args, *cluster_run, load_arguments(args), report_dir, verdict_file)
         line = verdict_file.read_text().strip() if verdict_file.exists() else ""
     if not line:
         line = f"FAIL: Locust ended (exit status {code}) without a verdict; see its messages above"
         code = code or verdict.FAILED
     print(f"\n{describe(report_dir, started)}\n{line}", flush=True)
     return end_process(verdict.INTERRUPTED if interrupted else code)
-
-
-def _prepare_in_cluster(args: argparse.Namespace) -> tuple[incluster.InClusterRun, incluster.LoadGenerator]:
-    # --in-cluster refuses --host: the stack's outputs are the only way to the cluster, so nothing is suggested.
-    outputs = stack_outputs(args.stack, show_secrets=True, instead=None)
-    exported = outputs.get("loadGenerator")
-    if not isinstance(exported, dict):
-        raise TargetError(
-            f"Stack {args.stack} has no load-generator pool: `pulumi config set loadGeneratorNodes 4` "
-            "(most nodes; none run at rest), then `pulumi up`."
-        )
-    generator = incluster.LoadGenerator(
-        node_pool=exported["nodePool"],
-        taint_key=exported["taintKey"],
-        taint_value=exported["taintValue"],
-        rest_url=exported["restUrl"],
-    )
-    run = incluster.InClusterRun(
-        stack_api_client(outputs, args.stack, args.context), incluster.namespace_name(), args.pending_timeout
-    )
-    return run, generator
-
-
-def _run_in_cluster(
-    args: argparse.Namespace,
-    run: incluster.InClusterRun,
-    generator: incluster.LoadGenerator,
-    report_dir: Path,
-    verdict_file: Path,
-) -> tuple[int, bool]:
-    """The same test on the cluster; its namespace is deleted however the run ends."""
-    objects = incluster.manifests(
-        run.namespace, generator, args.workers, model_api.load_image(args.image), load_arguments(args)
-    )
-    print(f"Creating namespace {run.namespace}: a Locust master and {args.workers} worker(s).", flush=True)
-    try:
-        run.create(objects)
-        run.wait_for_pods(args.workers, lambda text: print(text, flush=True))
-        log = incluster.read_master_log(run.master_log(), report_dir, lambda text: print(text, flush=True))
-    except KeyboardInterrupt:
-        verdict_file.write_text("INTERRUPTED: the in-cluster run was stopped by Ctrl+C before its reports came back\n")
-        return verdict.INTERRUPTED, True
-    except incluster.InClusterError as error:
-        print(f"error: {error}", file=sys.stderr)
-        verdict_file.write_text("FAIL: the in-cluster run could not complete (see the error above)\n")
-        return verdict.FAILED, False
-    finally:
-        _delete(run)
-    copied = report_dir / incluster.VERDICT_FILE
-    if copied.exists():
-        copied.replace(verdict_file)
-    if log.exit_code is None:
-        verdict_file.write_text("FAIL: the Locust master ended without its reports\n")
-        return verdict.FAILED, False
-    if log.lost_workers:
-        print(f"error: the master lost {len(log.lost_workers)} worker(s) during the run "
-              f"({', '.join(log.lost_workers)}): the load fell short of what was asked", file=sys.stderr)  # fmt: skip
-        return (verdict.FAILED if log.exit_code == verdict.PASSED else log.exit_code), False
-    return log.exit_code, False
-
-
-def _delete(run: incluster.InClusterRun) -> None:
-    """The run's namespace goes however the run ended; a refusal is said, and the verdict stands."""
-    if not run.namespace_created:
-        return
-    print(f"Deleting namespace {run.namespace}.", flush=True)
-    try:
-        run.delete()
-    except incluster.InClusterError as error:
-        print(f"error: {error}", file=sys.stderr)
 
 
 def _run_locust(command: list[str]) -> tuple[int, bool]:

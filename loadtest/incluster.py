@@ -1,265 +1,52 @@
-"""`python -m loadtest --in-cluster`: the same load test, run by Locust's master and workers on the cluster.
+"""An in-cluster load test's life on the API server: create its objects, wait for its pods, follow the master,
+bring its reports back, delete its namespace. The objects themselves are in incluster_objects.py.
 
-A run makes a namespace of its own (restricted Pod Security Standard) in which:
-- a ConfigMap carries this package's locustfile and the modules it imports, and the
-  request's image, so the official `locustio/locust` image needs no build;
-- a master Pod runs the test headless and, when it ends, prints each report file,
-  base64-encoded between markers, to its log, which this process streams: progress to
-  the terminal, reports into the local report folder;
-- a Deployment of workers, on the stack's tainted load-generator pool, connects to it
-  through a Service.
-The namespace, and everything in it, is deleted at the end, on failure and on Ctrl+C.
+Every call has a deadline: a run ends in bounded time whatever the API server or the master does.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime
+import hashlib
 import json
 import re
-import shlex
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubernetes import client, utils, watch
+from kubernetes import client, utils
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 from urllib3.exceptions import HTTPError
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-# What the locustfile imports from this package; nothing else is shipped.
-SHIPPED_MODULES = ("__init__.py", "locustfile.py", "model_api.py", "options.py", "shape.py", "steps.py", "verdict.py")
-MASTER = "locust-master"
-WORKERS = "locust-workers"
-PACKAGE_CONFIG_MAP = "loadtest-package"
-MASTER_PORT = 5557
-PACKAGE_ROOT = "/opt/loadtest"
-DATA_DIR = "/opt/loadtest-data"
-REPORTS_DIR = "/reports"
-REPORT_MARK = "=== REPORT "
-END_MARK = "=== END "
-VERDICT_FILE = "verdict"
-RUN_AS = 10001
-# A Locust process is one gevent loop: it uses one core at most.
-WORKER_RESOURCES = {"requests": {"cpu": "700m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
-MASTER_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+from loadtest.deadline import Deadline, DeadlineError
+from loadtest.incluster_objects import MASTER, REPORT_PORT, InClusterError, LoadGenerator
+from loadtest.report_server import MANIFEST, READY_MARK
+from loadtest.target import CHECK_TIMEOUT_SECONDS
+
 # What the Locust master logs when a worker stops sending heartbeats (locust/runners.py).
 LOST_WORKER = re.compile(r"Worker (?P<worker>\S+) failed to send heartbeat, setting state to missing")
-
-
-class InClusterError(RuntimeError):
-    """The in-cluster run could not start or went wrong; the message says what and how to fix it."""
-
-
-def locust_image() -> str:
-    """The official image at the Locust version requirements.txt names, so master and workers run what was tested."""
-    requirements = (PACKAGE_DIR.parent / "requirements.txt").read_text()
-    match = re.search(r"^locust\s*(?:==|>=)\s*([0-9.]+)", requirements, re.MULTILINE)
-    if not match:
-        raise InClusterError("requirements.txt names no Locust version to pin the locustio/locust image to.")
-    return f"locustio/locust:{match[1]}"
+# Container states a pod does not recover from by waiting: the run stops at once and says which.
+FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
+                         "CreateContainerConfigError", "CreateContainerError", "RunContainerError")  # fmt: skip
+LOG_TAIL_LINES = 10
+CONNECT_SECONDS = 10
+# A log that says nothing for this long is left, and the reports asked for; then it is followed again.
+LOG_IDLE_SECONDS = 60
+POLL_SECONDS = 3
+# One report file through the pod proxy, whole; the HTML of an hours-long run is a few MB.
+FETCH_DEADLINE_SECONDS = 300
 
 
 @dataclass(frozen=True)
-class LoadGenerator:
-    """What the stack exports for the in-cluster run (its loadGenerator output)."""
+class MasterResult:
+    """What the master reported: Locust's exit status, and the workers it lost during the run."""
 
-    node_pool: str
-    taint_key: str
-    taint_value: str
-    rest_url: str
+    exit_code: int
+    lost_workers: tuple[str, ...]
 
 
-def namespace_name(now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now()
-    return f"loadtest-{now:%Y%m%d-%H%M%S}"
-
-
-def _labels(component: str) -> dict[str, str]:
-    return {
-        "app.kubernetes.io/name": "locust",
-        "app.kubernetes.io/component": component,
-        "app.kubernetes.io/part-of": "tfserving-gke",
-        "app.kubernetes.io/managed-by": "loadtest",
-    }
-
-
-def _pod_spec(generator: LoadGenerator, command: list[str], resources: dict, reports: bool) -> dict:
-    mounts = [
-        {"name": "package", "mountPath": f"{PACKAGE_ROOT}/loadtest", "readOnly": True},
-        {"name": "data", "mountPath": DATA_DIR, "readOnly": True},
-        {"name": "tmp", "mountPath": "/tmp"},
-    ]
-    volumes = [
-        {"name": "package", "configMap": {"name": PACKAGE_CONFIG_MAP, "items": [
-            {"key": module, "path": module} for module in SHIPPED_MODULES]}},
-        {"name": "data", "configMap": {"name": PACKAGE_CONFIG_MAP, "items": [{"key": "image", "path": "image"}]}},
-        {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-    ]  # fmt: skip
-    if reports:
-        mounts.append({"name": "reports", "mountPath": REPORTS_DIR})
-        volumes.append({"name": "reports", "emptyDir": {"sizeLimit": "256Mi"}})
-    return {
-        "automountServiceAccountToken": False,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        **_placement(generator),
-        "containers": [
-            {
-                "name": "locust",
-                "image": locust_image(),
-                "command": command,
-                "env": [
-                    {"name": "PYTHONPATH", "value": PACKAGE_ROOT},
-                    {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-                    {"name": "HOME", "value": "/tmp"},
-                ],
-                "ports": [{"name": "master", "containerPort": MASTER_PORT, "protocol": "TCP"}] if reports else [],
-                "resources": resources,
-                "securityContext": {
-                    "runAsNonRoot": True,
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                },
-                "volumeMounts": mounts,
-            }
-        ],
-        "volumes": volumes,
-    }
-
-
-# Kubernetes refuses a ConfigMap whose data pass 1 MiB (its ConfigMap docs); the image shares it with the package.
-CONFIG_MAP_LIMIT_BYTES = 1024 * 1024
-
-
-def _package() -> dict[str, str]:
-    return {module: (PACKAGE_DIR / module).read_text() for module in SHIPPED_MODULES}
-
-
-def check_image_fits(image: bytes) -> None:
-    """Refuse, before anything is created, an image the run's ConfigMap could not hold."""
-    package = sum(len(text.encode()) for text in _package().values())
-    encoded = 4 * ((len(image) + 2) // 3)
-    if package + encoded > CONFIG_MAP_LIMIT_BYTES:
-        largest = (CONFIG_MAP_LIMIT_BYTES - package) * 3 // 4
-        raise InClusterError(
-            f"--image is {len(image) // 1024} KiB; an in-cluster run ships it in a ConfigMap, which Kubernetes "
-            f"limits to 1 MiB, so the image may be at most {largest // 1024} KiB: use a smaller one, or load "
-            "from this machine (without --in-cluster)."
-        )
-
-
-def manifests(namespace: str, generator: LoadGenerator, workers: int, image: bytes, load_args: list[str]) -> list[dict]:
-    """Every object of a run, in creation order. `load_args` are the shape, request and verdict options."""
-    locustfile = f"{PACKAGE_ROOT}/loadtest/locustfile.py"
-    shared = [*load_args, "--image", f"{DATA_DIR}/image"]
-    master_command = [
-        "locust", "-f", locustfile, "--master", "--headless", "--only-summary",
-        "--expect-workers", str(workers), "--expect-workers-max-wait", "600",
-        "--host", generator.rest_url, "--csv", f"{REPORTS_DIR}/locust", "--html", f"{REPORTS_DIR}/report.html",
-        "--report-dir", REPORTS_DIR, "--verdict-file", f"{REPORTS_DIR}/{VERDICT_FILE}", *shared,
-    ]  # fmt: skip
-    # When Locust ends, its report files go into the log, one base64 line each, then its exit status.
-    master_script = (
-        f"{shlex.join(master_command)}; code=$?; cd {REPORTS_DIR} && "
-        f'for f in *; do [ -f "$f" ] || continue; echo "{REPORT_MARK}$f"; base64 -w0 "$f"; echo; done; '
-        f'echo "{END_MARK}$code"'
-    )
-    worker_command = ["locust", "-f", locustfile, "--worker", "--master-host", MASTER, "--master-port",
-                      str(MASTER_PORT), *shared]  # fmt: skip
-    package = _package()
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": namespace,
-                "labels": {
-                    **_labels("namespace"),
-                    **{f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")},
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": PACKAGE_CONFIG_MAP, "namespace": namespace, "labels": _labels("package")},
-            "data": package,
-            "binaryData": {"image": base64.b64encode(image).decode("ascii")},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": MASTER, "namespace": namespace, "labels": _labels("master")},
-            "spec": {
-                "selector": _labels("master"),
-                "ports": [{"name": "master", "port": MASTER_PORT, "targetPort": MASTER_PORT, "protocol": "TCP"}],
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": MASTER, "namespace": namespace, "labels": _labels("master")},
-            "spec": {
-                "restartPolicy": "Never",
-                **_pod_spec(generator, ["/bin/sh", "-c", master_script], MASTER_RESOURCES, reports=True),
-            },
-        },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": WORKERS, "namespace": namespace, "labels": _labels("worker")},
-            "spec": {
-                "replicas": workers,
-                "selector": {"matchLabels": _labels("worker")},
-                "template": {
-                    "metadata": {"labels": _labels("worker")},
-                    "spec": _pod_spec(generator, worker_command, WORKER_RESOURCES, reports=False),
-                },
-            },
-        },
-    ]
-
-
-@dataclass
-class MasterLog:
-    """What the master's log said: its exit status, the report files, and the workers it lost."""
-
-    exit_code: int | None = None
-    lost_workers: tuple[str, ...] = ()
-
-
-def read_master_log(lines: Iterable[str], report_dir: Path, echo) -> MasterLog:
-    """Echo progress, write the report files into `report_dir`, and note the exit status and lost workers."""
-    result = MasterLog()
-    lost: list[str] = []
-    pending_file: str | None = None
-    for line in lines:
-        if pending_file is not None:
-            try:
-                (report_dir / pending_file).write_bytes(base64.b64decode(line.strip(), validate=True))
-            except binascii.Error:
-                # What base64 printed instead of a file (the file was never written): the master's own words.
-                echo(f"report {pending_file} did not come back: {line.strip()[:200]}")
-            pending_file = None
-        elif line.startswith(REPORT_MARK):
-            pending_file = Path(line[len(REPORT_MARK) :].strip()).name
-        elif line.startswith(END_MARK):
-            result.exit_code = int(line[len(END_MARK) :].strip() or 1)
-            break
-        else:
-            if found := LOST_WORKER.search(line):
-                lost.append(found["worker"])
-            echo(line)
-    result.lost_workers = tuple(lost)
-    return result
+Echo = Callable[[str], None]
 
 
 class InClusterRun:
@@ -280,20 +67,17 @@ class InClusterRun:
             except (ApiException, utils.FailToCreateError) as error:
                 raise InClusterError(
                     f"Cannot create {manifest['kind']} {manifest['metadata']['name']} in the cluster: "
-                    f"{_api_problem(error)}"
+                    f"{api_problem(error)}"
                 ) from error
             if manifest["kind"] == "Namespace":
                 self.namespace_created = True
 
-    def wait_for_pods(self, workers: int, echo) -> None:
+    def wait_for_pods(self, workers: int, echo: Echo) -> None:
         """Until the master and every worker run; Pending past the timeout is an error that says why."""
         deadline = time.monotonic() + self._pending_timeout
         said = ""
         while True:
-            try:
-                pods = self._core.list_namespaced_pod(self.namespace).items
-            except (ApiException, HTTPError, OSError) as error:
-                raise InClusterError(f"Cannot list the run's pods: {_api_problem(error)}") from error
+            pods = self._pods()
             master = next((pod for pod in pods if pod.metadata and pod.metadata.name == MASTER), None)
             failure = _failure(master) if master is not None else None
             if failure:
@@ -315,10 +99,137 @@ class InClusterRun:
                 )
             time.sleep(2)
 
+    def follow_master(self, report_dir: Path, echo: Echo, within_seconds: float) -> MasterResult:
+        """Echo the master's log until its reports are served, then bring them into `report_dir`.
+
+        The log is progress only: it may break, go quiet or be cut by a rotation, and is then followed again
+        from where it stopped. The reports come from the master's report server, checked against its manifest.
+        """
+        deadline = time.monotonic() + within_seconds
+        lost: set[str] = set()
+        last_line_at: float | None = None
+        while True:
+            last_line_at = self._echo_log(echo, lost, last_line_at)
+            manifest = self._manifest()
+            if manifest is not None:
+                self._copy_reports(manifest, report_dir)
+                return MasterResult(int(manifest["exitCode"]), tuple(sorted(lost)))
+            master = self._master()
+            failure = _failure(master) if master is not None else "its pod is gone"
+            if failure or (master is not None and master.status and master.status.phase == "Succeeded"):
+                raise InClusterError(
+                    f"Locust's master ended without serving its reports: {failure or 'it exited'}."
+                    f"{self._last_log_lines()}"
+                )
+            if time.monotonic() > deadline:
+                raise InClusterError(
+                    f"Locust's master served no reports within {within_seconds / 60:.0f} min, though the load "
+                    f"should have ended by then; its pod is {master.status.phase if master and master.status else '?'}"
+                    f".{self._last_log_lines()}"
+                )
+            time.sleep(POLL_SECONDS)
+
+    def _echo_log(self, echo: Echo, lost: set[str], since: float | None) -> float | None:
+        """Follow the log until the reports are announced, or it ends, breaks or goes quiet; the last line's time."""
+        try:
+            response = self._core.read_namespaced_pod_log(
+                MASTER, self.namespace, follow=True, _preload_content=False,
+                _request_timeout=(CONNECT_SECONDS, LOG_IDLE_SECONDS),
+                since_seconds=None if since is None else max(1, int(time.time() - since) + 1),
+            )  # fmt: skip
+            for line in iter_resp_lines(response):
+                since = time.time()
+                if line.startswith(READY_MARK):
+                    return since
+                if found := LOST_WORKER.search(line):
+                    lost.add(found["worker"])
+                echo(line)
+        except (ApiException, HTTPError, OSError):
+            pass  # the reports are what count; they are asked for next
+        return since
+
+    def _manifest(self) -> dict | None:
+        """The master's report manifest, or None while it serves none (the load still runs)."""
+        try:
+            return json.loads(self._fetch(MANIFEST))
+        except InClusterError as error:
+            if isinstance(error.__cause__, ApiException) and error.__cause__.status in (401, 403):
+                raise InClusterError(f"{error}; the reports need `get` on pods/proxy in the run's namespace") from error
+            return None  # not served yet: the proxy answers 503 while nothing listens on the port
+        except ValueError:
+            return None
+
+    def _copy_reports(self, manifest: dict, report_dir: Path) -> None:
+        damaged = []
+        for name, expected in manifest["files"].items():
+            content = self._fetch(name)
+            if len(content) != expected["bytes"] or hashlib.sha256(content).hexdigest() != expected["sha256"]:
+                damaged.append(f"{name} ({len(content)} of {expected['bytes']} bytes, or a different digest)")
+                continue
+            (report_dir / Path(name).name).write_bytes(content)
+        if damaged:
+            raise InClusterError(f"Report file(s) came back damaged: {', '.join(damaged)}")
+
+    def _fetch(self, name: str) -> bytes:
+        """One file the master serves, through the API server's pod proxy, whole within its deadline."""
+        deadline: Deadline[bytes] = Deadline(FETCH_DEADLINE_SECONDS)
+        try:
+            return deadline.call(lambda: self._proxied_get(name))
+        except (ApiException, HTTPError, OSError, DeadlineError) as error:
+            raise InClusterError(f"Cannot fetch report {name} from Locust's master: {api_problem(error)}") from error
+
+    def predict_through_service(self, generator: LoadGenerator, path: str, body: bytes) -> tuple[int, bytes]:
+        """POST a prediction to the Service the pods will load, through the API server's service proxy.
+
+        That is the in-cluster address: the load balancer's source ranges, which may exclude this machine, do not
+        apply. The status and body are TF Serving's, or the proxy's when no pod answers.
+        """
+        proxy = (f"/api/v1/namespaces/{generator.namespace}/services/{generator.service}:{generator.port}"
+                 f"/proxy{path}")  # fmt: skip
+        deadline: Deadline[tuple[int, bytes]] = Deadline(CHECK_TIMEOUT_SECONDS)
+
+        def post() -> tuple[int, bytes]:
+            request = self._api_client.param_serialize(
+                "POST", proxy, header_params={"Content-Type": "application/json"}, body=json.loads(body),
+                auth_settings=["BearerToken"],
+            )  # fmt: skip
+            response = self._api_client.call_api(*request, _request_timeout=(CONNECT_SECONDS, CHECK_TIMEOUT_SECONDS))
+            content = response.read() or b""
+            if response.status in (401, 403):
+                raise ApiException.from_response(http_resp=response, body=None, data=None)
+            return response.status, content
+
+        try:
+            return deadline.call(post)
+        except (ApiException, HTTPError, OSError, DeadlineError) as error:
+            raise InClusterError(
+                f"Cannot predict through the API server's proxy to Service {generator.namespace}/"
+                f"{generator.service}: {api_problem(error)}"
+                + ("; the account needs `create` on services/proxy" if isinstance(error, ApiException) else "")
+            ) from error
+
+    def _proxied_get(self, name: str) -> bytes:
+        response = self._core.connect_get_namespaced_pod_proxy_with_path(
+            f"{MASTER}:{REPORT_PORT}", self.namespace, name, _preload_content=False,
+            _request_timeout=(CONNECT_SECONDS, LOG_IDLE_SECONDS),
+        )  # fmt: skip
+        return response.data  # type: ignore[attr-defined] - with _preload_content=False, urllib3's response
+
+    def _pods(self) -> list:
+        try:
+            return self._core.list_namespaced_pod(self.namespace, _request_timeout=(CONNECT_SECONDS, 30)).items
+        except (ApiException, HTTPError, OSError) as error:
+            raise InClusterError(f"Cannot list the run's pods: {api_problem(error)}") from error
+
+    def _master(self):
+        return next((pod for pod in self._pods() if pod.metadata and pod.metadata.name == MASTER), None)
+
     def _last_log_lines(self) -> str:
         """The master's last words, where the API has any (none for an image that was never pulled)."""
         try:
-            text = self._core.read_namespaced_pod_log(MASTER, self.namespace, tail_lines=LOG_TAIL_LINES)
+            text = self._core.read_namespaced_pod_log(
+                MASTER, self.namespace, tail_lines=LOG_TAIL_LINES, _request_timeout=(CONNECT_SECONDS, 30)
+            )
         except (ApiException, HTTPError, OSError):
             return ""
         lines = [line for line in str(text).splitlines() if line.strip()][-LOG_TAIL_LINES:]
@@ -331,41 +242,30 @@ class InClusterRun:
             if condition.type == "PodScheduled" and condition.status == "False":
                 message = f"{condition.reason}: {condition.message}"
         events = self._core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={pod.metadata.name}"
-        ).items
+            self.namespace, field_selector=f"involvedObject.name={pod.metadata.name}",
+            _request_timeout=(CONNECT_SECONDS, 30),
+        ).items  # fmt: skip
         latest = [event.message for event in events if event.message]
         return "; ".join(part for part in (message, latest[-1] if latest else "") if part) or "no reason given yet"
-
-    def master_log(self) -> Iterator[str]:
-        """The master's log as it is written; a log the API cannot serve, or a stream that breaks, is an error."""
-        lines = watch.Watch().stream(
-            self._core.read_namespaced_pod_log, name=MASTER, namespace=self.namespace, follow=True
-        )
-        try:
-            for line in lines:
-                yield str(line)
-        except (ApiException, HTTPError, OSError) as error:
-            raise InClusterError(
-                f"Cannot follow the Locust master's log ({_api_problem(error)}), so its reports cannot come back"
-            ) from error
 
     def delete(self) -> None:
         if not self.namespace_created:
             return
         try:
-            self._core.delete_namespace(self.namespace, propagation_policy="Background")
+            self._core.delete_namespace(
+                self.namespace, propagation_policy="Background", _request_timeout=(CONNECT_SECONDS, 30)
+            )
         except ApiException as error:
             if error.status != 404:
                 raise InClusterError(
-                    f"Cannot delete namespace {self.namespace} ({_api_problem(error)}); delete it with "
+                    f"Cannot delete namespace {self.namespace} ({api_problem(error)}); delete it with "
                     f"`kubectl delete namespace {self.namespace}`."
                 ) from error
-
-
-# Container states a pod does not recover from by waiting: the run stops at once and says which.
-FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
-                         "CreateContainerConfigError", "CreateContainerError", "RunContainerError")  # fmt: skip
-LOG_TAIL_LINES = 10
+        except (HTTPError, OSError) as error:
+            raise InClusterError(
+                f"Cannot delete namespace {self.namespace} ({api_problem(error)}); delete it with "
+                f"`kubectl delete namespace {self.namespace}`."
+            ) from error
 
 
 def _failure(pod) -> str | None:
@@ -386,7 +286,7 @@ def _failure(pod) -> str | None:
     return None
 
 
-def _api_problem(error: Exception) -> str:
+def api_problem(error: Exception) -> str:
     """The status, and the API server's own message where its answer carries one (a Status object)."""
     if isinstance(error, utils.FailToCreateError) and error.api_exceptions:
         error = error.api_exceptions[0]
@@ -396,16 +296,4 @@ def _api_problem(error: Exception) -> str:
         except (ValueError, AttributeError):
             detail = ""
         return f"HTTP {error.status} {error.reason}" + (f": {detail[:200]}" if detail else "")
-    return str(error).splitlines()[0][:200]
-
-
-def _placement(generator: LoadGenerator) -> dict:
-    """On the stack's tainted load-generator pool; anywhere on a cluster without one (empty node pool)."""
-    if not generator.node_pool:
-        return {}
-    return {
-        "nodeSelector": {"cloud.google.com/gke-nodepool": generator.node_pool},
-        "tolerations": [
-            {"key": generator.taint_key, "operator": "Equal", "value": generator.taint_value, "effect": "NoSchedule"}
-        ],
-    }
+    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__

@@ -107,14 +107,19 @@ def check_prediction(base_url: str, path: str, body: bytes) -> dict:
             "Check the address (pulumi stack output restUrl) and that the service has its external IP, "
             "or pass another --host."
         ) from error
-    reason = model_api.prediction_failure(response.status_code, response.content)
+    return checked_answer(base_url + path, response.status_code, response.content)
+
+
+def checked_answer(where: str, status: int, content: bytes) -> dict:
+    """The prediction in an answer, or an error that quotes why the answer is none."""
+    reason = model_api.prediction_failure(status, content)
     if reason:
-        raise TargetError(f"The model at {base_url}{path} does not predict: {reason}")
-    answer = response.json()
+        raise TargetError(f"The model at {where} does not predict: {reason}")
+    answer = json.loads(content)
     try:
         model_api.top_labels(answer)
     except model_api.AnswerError as error:
-        raise TargetError(f"The model at {base_url}{path} answered, but {error}") from error
+        raise TargetError(f"The model at {where} answered, but {error}") from error
     return answer
 
 

@@ -95,6 +95,9 @@ class ControlPlane:
     start_timeout_s: float = 120.0
     # Nodes and pods become Ready when their READY_AT says (the rehearsal), not at once (stages.py).
     timed: bool = False
+    # An HTTP proxy that plays the pod network for the API server's pod and service proxy (a test's double);
+    # by default nothing does, and a proxied request fails at once.
+    pod_network: str = "http://127.0.0.1:1"
     components: list[Component] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -120,7 +123,7 @@ class ControlPlane:
             self._write_credentials()
             self._launch("etcd", self._etcd_args())
             self._wait(f"http://127.0.0.1:{self.etcd_port}/health", "etcd", deadline, secure=False)
-            self._launch("kube-apiserver", self._apiserver_args(), env=_pods_unreachable())
+            self._launch("kube-apiserver", self._apiserver_args(), env=_pod_network_through(self.pod_network))
             self._wait(f"{self.server}/readyz", "kube-apiserver", deadline)
             self._write_kubeconfig()
             self._launch("kube-controller-manager", self._controller_manager_args())
@@ -303,15 +306,14 @@ class ControlPlane:
         ]
 
 
-def _pods_unreachable() -> dict[str, str]:
-    """The API server's environment: its pod and service proxy goes through an HTTP proxy on 127.0.0.1:1, where
-    nothing listens, so a proxied request fails at once and no packet ever goes to a simulated pod's address
-    (kwok hands out 10.0.0.0/24, which is no pod of ours). The proxy transport honours these variables
-    (k8s.io/apimachinery SetOldTransportDefaults); loopback (etcd, kwok, the metrics server) is exempt.
+def _pod_network_through(proxy: str) -> dict[str, str]:
+    """The API server's environment: its pod and service proxy goes through `proxy`, so no packet ever goes to a
+    simulated pod's address (kwok hands out 10.0.0.0/24, which is no pod of ours). The proxy transport honours
+    these variables (k8s.io/apimachinery SetOldTransportDefaults); loopback (etcd, kwok, the metrics server) is
+    exempt.
     """
-    dead_end = "http://127.0.0.1:1"
     return {
         **os.environ,
-        "HTTP_PROXY": dead_end, "HTTPS_PROXY": dead_end, "http_proxy": dead_end, "https_proxy": dead_end,
+        "HTTP_PROXY": proxy, "HTTPS_PROXY": proxy, "http_proxy": proxy, "https_proxy": proxy,
         "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
     }  # fmt: skip

@@ -27,6 +27,9 @@ def test_the_pool_is_small_tainted_empty_at_rest_and_exported():
         "taintKey": "tfserving.dev/load-generator",
         "taintValue": "true",
         "restUrl": "http://image-classifier.tfserving.svc.cluster.local:8501",
+        "service": "image-classifier",
+        "namespace": "tfserving",
+        "port": 8501,
     }
     assert deployment.outputs["externalIp"] == EXTERNAL_IP
     # At rest the pool costs nothing; at full scale each node adds an e2-standard-2.

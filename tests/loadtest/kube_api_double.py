@@ -7,13 +7,8 @@ Responses are shaped like the real API's. A state may also play a hostile API fo
 path: "status" answers that HTTP status, "garbage" a 200 whose body is not JSON, "hang"
 never answers, "drip" answers the HPA read a byte at a time (minutes for the whole).
 
-With a second file it also plays the cluster side of an in-cluster load test: it
-records what is created (POST) and deleted (DELETE), lists the run's pods as the
-file says (workers Running or Pending), and streams the master's log: progress lines,
-perhaps a lost worker, the report files between markers and the exit status, or
-nothing more ("hang"); "no_namespaces" refuses to create or delete namespaces (403), "pods_status"
-answers the pod list with that status, "master_waiting" ([reason, message]) keeps the master waiting so.
-GET /_created and /_deleted list what it recorded. Run it as
+With a second file it also plays the cluster side of an in-cluster load test (incluster_double.py).
+GET /_created, /_deleted and /_predictions list what it recorded. Run it as
 its own process:
 
     python -m tests.loadtest.kube_api_double SCRIPT.json [IN_CLUSTER.json]   (prints its URL)
@@ -21,7 +16,6 @@ its own process:
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 import sys
@@ -30,6 +24,8 @@ import time
 from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
 
+from tests.loadtest import incluster_double
+from tests.loadtest.incluster_double import Cluster, status_failure
 from tests.loopback import JsonHandler, serve
 
 NAMESPACE = "tfserving"  # the project's default namespace (Pulumi.yaml), which the watcher assumes
@@ -130,109 +126,50 @@ def node(index: int) -> dict:
     }
 
 
-def status_failure(code: int, reason: str, message: str) -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
-            "message": message}  # fmt: skip
-
-
-RUN_PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces(?:/(?P<namespace>[^/]+)(?:/(?P<kind>[a-z]+))?)?$")
-RUN_LOG = re.compile(r"^/api/v1/namespaces/(?P<namespace>loadtest-[^/]+)/pods/locust-master/log$")
-
-
-class _Cluster:
-    """The in-cluster run's side: what was created and deleted, and how its pods and master behave."""
-
-    behaviour: ClassVar[dict] = {}
-    created: ClassVar[list[dict]] = []
-    deleted: ClassVar[list[str]] = []
-
-
-def run_pods(namespace: str) -> list[dict]:
-    behaviour = _Cluster.behaviour
-    workers = sum(o["spec"]["replicas"] for o in _Cluster.created if o["kind"] == "Deployment")
-    master_status: dict = {"phase": "Running"}
-    if behaviour.get("master_waiting"):
-        reason, message = behaviour["master_waiting"]
-        master_status = {"phase": "Pending", "containerStatuses": [
-            {"name": "locust", "ready": False, "restartCount": 0, "image": "locustio/locust", "imageID": "",
-             "state": {"waiting": {"reason": reason, "message": message}}}]}  # fmt: skip
-    pods = [{"metadata": {"name": "locust-master", "namespace": namespace}, "status": master_status}]
-    for index in range(workers):
-        status: dict = {"phase": behaviour.get("workers_phase", "Running")}
-        if status["phase"] == "Pending":
-            message = "0/2 nodes are available: 2 node(s) had untolerated taint."
-            status["conditions"] = [
-                {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}
-            ]
-        pods.append({"metadata": {"name": f"locust-workers-{index}", "namespace": namespace}, "status": status})
-    return pods
-
-
-def master_log() -> list[str]:
-    behaviour = _Cluster.behaviour
-    lines = ["[2026-11-28 10:00:00,000] master/INFO/locust.main: Starting Locust 2.47.0",
-             "[2026-11-28 10:00:02,000] master/INFO/loadtest: step 1/1 done: 4 users, 40 requests"]  # fmt: skip
-    if behaviour.get("lost_worker"):
-        lines.append("[2026-11-28 10:00:03,000] master/INFO/locust.runners: Worker locust-workers-1_abc "
-                     "failed to send heartbeat, setting state to missing.")  # fmt: skip
-    for name, content in behaviour.get("reports", {}).items():
-        lines += [f"=== REPORT {name}", base64.b64encode(content.encode()).decode()]
-    if behaviour.get("broken_report"):
-        # A master whose Locust failed before writing reports, framed by an older script: base64's own error.
-        lines += ["=== REPORT *", "base64: '*': No such file or directory"]
-    return [*lines, f"=== END {behaviour.get('exit_code', 0)}"]
-
-
 class _Handler(JsonHandler):
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-        if body.get("kind") == "Namespace" and _Cluster.behaviour.get("no_namespaces"):
+        payload = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if proxied := incluster_double.SERVICE_PROXY.match(unquote(urlparse(self.path).path)):
+            self.answer(*incluster_double.predict(proxied["path"], payload))
+            return
+        body = json.loads(payload)
+        if body.get("kind") == "Namespace" and Cluster.behaviour.get("no_namespaces"):
             self.answer(403, status_failure(403, "Forbidden", "namespaces is forbidden: cannot create"))
             return
-        _Cluster.created.append(body)
+        Cluster.created.append(body)
         self.answer(201, body)
 
     def do_DELETE(self) -> None:
-        if _Cluster.behaviour.get("no_namespaces"):
+        if Cluster.behaviour.get("no_namespaces"):
             self.answer(403, status_failure(403, "Forbidden", "namespaces is forbidden: cannot delete"))
             return
-        match = RUN_PATH.match(urlparse(self.path).path)
-        _Cluster.deleted.append(match["namespace"] if match else self.path)
+        match = incluster_double.RUN_PATH.match(urlparse(self.path).path)
+        Cluster.deleted.append(match["namespace"] if match else self.path)
         self.answer(200, {"kind": "Status", "apiVersion": "v1", "status": "Success"})
 
     def in_cluster_get(self, path: str) -> bool:
         """Answer a GET of the in-cluster run; False when the path is not one."""
-        if path in ("/_created", "/_deleted"):
-            self.answer(200, _Cluster.created if path == "/_created" else _Cluster.deleted)
+        recorded = {"/_created": Cluster.created, "/_deleted": Cluster.deleted, "/_predictions": Cluster.predictions}
+        if path in recorded:
+            self.answer(200, recorded[path])
             return True
-        if RUN_LOG.match(path):
-            if _Cluster.behaviour.get("hang"):
-                payload = master_log()[0].encode() + b"\n"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
-                self.end_headers()
-                self.wfile.write(payload)
-                self.wfile.flush()
-                time.sleep(3600)
-            payload = ("\n".join(master_log()) + "\n").encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+        if incluster_double.RUN_LOG.match(path):
+            incluster_double.stream_log(self)
             return True
-        match = RUN_PATH.match(path)
+        if report := incluster_double.REPORTS.match(unquote(path)):
+            self.answer(*incluster_double.report(report["name"]))
+            return True
+        match = incluster_double.RUN_PATH.match(path)
         if not match or not (match["namespace"] or "").startswith("loadtest-"):
             return False
-        if match["kind"] == "pods" and _Cluster.behaviour.get("pods_status"):
-            code = _Cluster.behaviour["pods_status"]
+        if match["kind"] == "pods" and Cluster.behaviour.get("pods_status"):
+            code = Cluster.behaviour["pods_status"]
             self.answer(code, status_failure(code, "InternalError", "etcdserver: leader changed"))
         elif match["kind"] == "pods":
-            self.answer(
-                200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": run_pods(match["namespace"])}
-            )
+            pods = incluster_double.run_pods(match["namespace"])
+            self.answer(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods})
         elif match["kind"] == "events":
-            message = _Cluster.behaviour.get("event", "")
+            message = Cluster.behaviour.get("event", "")
             items = [{"metadata": {"name": "e1"}, "involvedObject": {}, "message": message}] if message else []
             self.answer(200, {"kind": "EventList", "apiVersion": "v1", "metadata": {}, "items": items})
         else:
@@ -314,7 +251,7 @@ def main() -> None:
         script = json.load(file)
     if len(sys.argv) > 2:
         with open(sys.argv[2]) as file:
-            _Cluster.behaviour = json.load(file)
+            Cluster.behaviour = json.load(file)
     serve(type("Handler", (_Handler,), {"script": script}))
 
 

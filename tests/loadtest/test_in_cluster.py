@@ -1,6 +1,8 @@
 """`python -m loadtest --in-cluster` against the loopback Kubernetes API double (issue 12): the objects it creates,
 each valid for Kubernetes, the reports it brings back, and the namespace deleted however the run ends."""
 
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -27,7 +29,12 @@ LOAD_GENERATOR = {
     "taintKey": "tfserving.dev/load-generator",
     "taintValue": "true",
     "restUrl": "http://image-classifier.tfserving.svc.cluster.local:8501",
+    "service": "image-classifier",
+    "namespace": "tfserving",
+    "port": 8501,
 }
+# The load balancer's address, which the load balancer's source ranges keep from this machine: nothing answers.
+UNREACHABLE_EXTERNAL_URL = "http://127.0.0.1:9"
 
 
 @pytest.fixture
@@ -37,10 +44,10 @@ def cluster_with(start_double, tf_serving, tmp_path):
     def start(with_pool: bool = True, **behaviour):
         script, run = tmp_path / "script.json", tmp_path / "run.json"
         script.write_text(json.dumps(SCRIPT))
-        run.write_text(json.dumps({"reports": REPORTS, **behaviour}))
+        run.write_text(json.dumps({"reports": REPORTS, "tf_serving": tf_serving().url, **behaviour}))
         api = start_double("kube_api_double", str(script), str(run))
         outputs = {
-            "restUrl": tf_serving().url,
+            "restUrl": UNREACHABLE_EXTERNAL_URL,
             "kubeconfig": Path(kubeconfig_for(api, tmp_path / "kubeconfig.json")).read_text(),
             **({"loadGenerator": LOAD_GENERATOR} if with_pool else {}),
         }
@@ -59,7 +66,7 @@ def recorded(api: str, what: str) -> list:
 
 def in_cluster(env, report_dir, *options):
     return run_module("loadtest", "--in-cluster", "--workers", "2", "--steps", "1", "--step-time", "5",
-                      "--report-dir", str(report_dir), *options, env=env)  # fmt: skip
+                      "--report-grace", "60", "--report-dir", str(report_dir), *options, env=env)  # fmt: skip
 
 
 def test_a_run_creates_valid_restricted_objects_brings_the_reports_back_and_deletes_them(cluster_with, tmp_path):
@@ -93,6 +100,9 @@ def test_a_run_creates_valid_restricted_objects_brings_the_reports_back_and_dele
     assert (report_dir / "locust_stats.csv").read_text() == REPORTS["locust_stats.csv"]
     assert (report_dir / "report.html").exists() and not (report_dir / "verdict").exists()
     assert "step 1/1 done" in run.stdout, "the master's progress is streamed"
+    # The preflight predicted from inside the cluster, through the API server, not from this machine.
+    assert recorded(api, "predictions") == ["/v1/models/image_classifier/versions/1:predict"]
+    assert "http://image-classifier.tfserving.svc.cluster.local:8501 (through the API server's proxy)" in run.stdout
     assert run.stdout.strip().splitlines()[-1] == REPORTS["verdict"].strip()
     assert recorded(api, "deleted") == [namespace]
 
@@ -144,16 +154,68 @@ def test_an_image_too_large_for_a_config_map_is_refused_before_anything_is_creat
     assert "answers:" not in run.stdout  # refused before the preflight prediction too
 
 
-def test_a_master_that_failed_before_its_reports_is_a_verdict_not_a_traceback(cluster_with, tmp_path):
-    api, env = cluster_with(reports={}, broken_report=True, exit_code=2)
+def test_a_master_whose_locust_failed_before_any_report_is_a_verdict_not_a_traceback(cluster_with, tmp_path):
+    api, env = cluster_with(reports={}, exit_code=2)
     run = in_cluster(env, tmp_path / "report")
     assert run.code == 2
-    assert "report * did not come back: base64: '*': No such file or directory" in run.stdout
     assert run.stdout.strip().splitlines()[-1] == (
         "FAIL: Locust ended (exit status 2) without a verdict; see its messages above"
     )
     assert "Traceback" not in run.stderr
     assert recorded(api, "deleted") == [recorded(api, "created")[0]["metadata"]["name"]]
+
+
+def test_reports_larger_than_a_log_rotation_come_back_whole_when_the_log_is_cut(cluster_with, tmp_path):
+    """A kubelet rotates logs at 10 MiB and a follow may stop there: the reports do not travel in the log."""
+    _, env = cluster_with(log_cut=True, large_report=11 * 1024 * 1024, reports_after=2)
+    report_dir = tmp_path / "report"
+    run = in_cluster(env, report_dir)
+    assert run.code == 0, run.stderr
+    history = (report_dir / "locust_stats_history.csv").read_bytes()
+    assert len(history) > 11 * 1024 * 1024 and history.endswith(b"60,90\n")
+    assert (report_dir / "locust_stats.csv").read_text() == REPORTS["locust_stats.csv"]
+    assert run.stdout.strip().splitlines()[-1] == REPORTS["verdict"].strip()
+
+
+def test_a_report_damaged_on_its_way_fails_the_run_and_names_the_file(cluster_with, tmp_path):
+    api, env = cluster_with(damaged="report.html")
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 1
+    assert "error: Report file(s) came back damaged: report.html (9 of 19 bytes, or a different digest)" in (run.stderr)
+    assert run.stdout.strip().splitlines()[-1].startswith("FAIL: ")
+    assert recorded(api, "deleted")
+
+
+def test_a_master_that_ends_without_serving_reports_fails_with_its_last_words(cluster_with, tmp_path):
+    api, env = cluster_with(no_reports=True, master_phase="Succeeded")
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 1
+    assert "error: Locust's master ended without serving its reports: it exited." in run.stderr
+    assert "Its last log lines:" in run.stderr and "step 1/1 done" in run.stderr
+    assert recorded(api, "deleted")
+
+
+def test_reports_that_never_come_end_the_run_after_the_grace(cluster_with, tmp_path):
+    api, env = cluster_with(no_reports=True)
+    run = in_cluster(env, tmp_path / "report", "--step-time", "1", "--report-grace", "2")
+    assert run.code == 1
+    assert (
+        "error: Locust's master served no reports within 0 min, though the load should have ended by then; "
+        "its pod is Running." in run.stderr
+    )
+    assert run.stdout.strip().splitlines()[-1].startswith("FAIL: ")
+    assert recorded(api, "deleted")
+
+
+def test_a_service_without_ready_pods_stops_the_run_before_anything_is_created(cluster_with, tmp_path):
+    api, env = cluster_with(service_status=503)
+    run = in_cluster(env, tmp_path / "report")
+    assert run.code == 2
+    assert run.stderr.strip().splitlines()[-1] == (
+        "error: The model at http://image-classifier.tfserving.svc.cluster.local:8501 (through the API server's "
+        "proxy)/v1/models/image_classifier/versions/1:predict does not predict: HTTP 503"
+    )
+    assert recorded(api, "created") == []
 
 
 def test_a_master_that_cannot_start_stops_the_run_at_once_with_its_reason(cluster_with, tmp_path):
@@ -221,52 +283,70 @@ def test_in_cluster_refuses_host_and_processes(option):
 
 
 def test_the_shipped_package_runs_as_a_real_master_and_worker(tf_serving, tmp_path):
-    """What the pods run, run here: only the shipped modules, the master's exact script, its log framing."""
-    from loadtest import incluster, model_api
+    """What the pods run, run here: only the shipped modules, the master's exact script, its report server."""
+    from loadtest import incluster_objects, model_api, report_server
 
     server = tf_serving()
     root, data, reports = tmp_path / "opt", tmp_path / "data", tmp_path / "reports"
     (root / "loadtest").mkdir(parents=True)
     data.mkdir()
     reports.mkdir()
-    generator = incluster.LoadGenerator("load-pool", "k", "v", server.url)
-    objects = incluster.manifests("loadtest-test", generator, 1, model_api.default_image(), ["--steps", "1",
-                                  "--step-time", "3", "--step-users", "2", "--spawn-rate", "2"])  # fmt: skip
+    generator = incluster_objects.LoadGenerator(
+        "load-pool", "k", "v", server.url, "image-classifier", "tfserving", 8501
+    )
+    objects = incluster_objects.manifests("loadtest-test", generator, 1, model_api.default_image(), ["--steps", "1",
+                                          "--step-time", "3", "--step-users", "2", "--spawn-rate", "2"])  # fmt: skip
     package = objects[1]
     for module, text in package["data"].items():
         (root / "loadtest" / module).write_text(text)
-    import base64
-
     (data / "image").write_bytes(base64.b64decode(package["binaryData"]["image"]))
 
     def local(command: str) -> str:
         # The data folder first: the package root is a prefix of its path.
-        return (command.replace(incluster.DATA_DIR, str(data)).replace(incluster.PACKAGE_ROOT, str(root))
-                .replace(incluster.REPORTS_DIR, str(reports)))  # fmt: skip
+        return (command.replace(incluster_objects.DATA_DIR, str(data))
+                .replace(incluster_objects.PACKAGE_ROOT, str(root))
+                .replace(incluster_objects.REPORTS_DIR, str(reports)))  # fmt: skip
 
     master_script = local(objects[3]["spec"]["containers"][0]["command"][-1])
     worker = [local(part) for part in objects[4]["spec"]["template"]["spec"]["containers"][0]["command"]]
     # Only the shipped modules on the path, as in the pod; the venv's own packages (Locust) as in the image.
     env = {**os.environ, "PYTHONPATH": str(root), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    port = str(free_port())
+    port, report_port = str(free_port()), str(free_port())
     master_script = master_script.replace("--master ", f"--master --master-bind-port {port} ")
+    master_script = master_script.replace(f"--port {incluster_objects.REPORT_PORT}", f"--port {report_port}")
     master = subprocess.Popen(["/bin/sh", "-c", master_script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)  # fmt: skip
     worker[worker.index("--master-port") + 1] = port
     worker[worker.index("--master-host") + 1] = "127.0.0.1"
     workers = subprocess.Popen(worker, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    output: list[str] = []
     try:
-        output, _ = master.communicate(timeout=90)
+        assert master.stdout is not None
+        # Locust's progress, then the report server's announcement; the load takes 3 s.
+        for line in master.stdout:
+            output.append(line)
+            if line.startswith(report_server.READY_MARK):
+                break
+        manifest = json.loads(fetch(f"http://127.0.0.1:{report_port}/{report_server.MANIFEST}"))
+        files = {name: fetch(f"http://127.0.0.1:{report_port}/{name}") for name in manifest["files"]}
     finally:
         workers.terminate()
+        master.terminate()
         workers.wait(timeout=30)
-    copied = tmp_path / "copied"
-    copied.mkdir()
-    log = incluster.read_master_log(output.splitlines(), copied, lambda line: None)
-    assert log.exit_code == 0, output[-3000:]
-    assert {"locust_stats.csv", "report.html", "steps.csv", "verdict"} <= {p.name for p in copied.iterdir()}
-    assert (copied / "verdict").read_text().startswith("PASS: ")
+        master.wait(timeout=30)
+    assert manifest["exitCode"] == 0, "".join(output)[-3000:]
+    assert {"locust_stats.csv", "report.html", "steps.csv", "verdict"} <= set(files)
+    for name, content in files.items():
+        assert hashlib.sha256(content).hexdigest() == manifest["files"][name]["sha256"]
+    assert files["verdict"].decode().startswith("PASS: ")
     assert len(server.received()) > 1, "the worker sent the lab's predictions"
+
+
+def fetch(url: str) -> bytes:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
 
 
 def free_port() -> int:
