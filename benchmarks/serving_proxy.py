@@ -5,20 +5,23 @@ SavedModel whose signature does what the lab's `serving_preprocess` does (JPEG b
 decode → resize to 224x224 → classify → top 5), loads it back as TF Serving would, and
 measures, on this machine:
 
-- cold and warm: the first call after loading against the calls after it;
+- cold and warm: the first call after loading against the calls after it, each time in a fresh process;
 - batch sizes: images per second when calls carry 1, 2, 4 or 8 images;
 - thread settings: TensorFlow's intra- and inter-op pools, each in a process of its own
   (they are fixed at start), interleaved over rounds because a shared host drifts;
 - the lab's closed loop: users that send one image and wait 0.8-0.9 s, served either as
   TF Serving does by default (each request runs at once, up to 16 at a time) or through
-  a batch scheduler emulated the way TF Serving's works (a queue; a batch thread takes
-  up to max_batch_size requests, waiting at most batch_timeout for more);
+  a batch scheduler emulated the way TF Serving's works (a queue; a batch closes when it
+  holds max_batch_size requests or when batch_timeout has passed since its first request
+  arrived, and one batch thread runs it);
 - the non-model work of a request: JSON parsing and base64 decoding of the lab's body.
 
-It prints throughput and p50/p95/p99 for each. `--smoke` uses a tiny model and runs in
-seconds. TensorFlow is a benchmark-only dependency: requirements-benchmark.txt.
+Every figure is measured --repeat times (3 by default), interleaved so that a drifting host
+touches each setting alike, and printed as the median and the range. `--smoke` uses a tiny
+model and runs in about a minute. TensorFlow is a benchmark-only dependency:
+requirements-benchmark.txt.
 
-    .venv-bench/bin/python benchmarks/serving_proxy.py [--smoke] [--seconds 30]
+    .venv-bench/bin/python benchmarks/serving_proxy.py [--smoke] [--seconds 30] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -42,6 +45,21 @@ from pathlib import Path
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def spread(values: list[float], unit: str = "", digits: int = 2) -> str:
+    """The median and the range: `17.10 (16.90-17.60)`."""
+    return (f"{statistics.median(values):.{digits}f}{unit} "
+            f"({min(values):.{digits}f}-{max(values):.{digits}f})")  # fmt: skip
+
+
+def cpu_model() -> str:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    return f"{model}, {'with' if ' avx512f' in info else 'without'} AVX-512"
 
 
 def grace_hopper() -> bytes:
@@ -91,6 +109,35 @@ def call(predict, images: list[bytes]) -> None:
     predict(images=tf.constant(images))
 
 
+def measure_cold_start(directory: Path, image: bytes, calls: int) -> dict:
+    """In a fresh process, as a new replica: the first call after loading, and the warm calls after it."""
+    predict = load(directory)
+    started = time.perf_counter()
+    call(predict, [image])
+    cold = time.perf_counter() - started
+    warm = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        call(predict, [image])
+        warm.append(time.perf_counter() - started)
+    return {"cold": cold, "warm_p50": percentile(warm, 0.5)}
+
+
+def in_child(mode: str, directory: Path, calls: int, env: dict[str, str] | None = None) -> dict:
+    command = [sys.executable, __file__, mode, str(directory), "--calls", str(calls)]
+    output = subprocess.run(command, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True)
+    return json.loads(output.stdout.splitlines()[-1])
+
+
+def cold_starts(directory: Path, calls: int, repeat: int) -> None:
+    runs = [in_child("--child-cold", directory, calls) for _ in range(repeat)]
+    ratios = [run["cold"] / run["warm_p50"] for run in runs]
+    print(
+        f"\nCold first call, fresh process: {spread([run['cold'] for run in runs], ' s', 3)}; warm p50 "
+        f"{spread([run['warm_p50'] for run in runs], ' s', 3)}; cold/warm {spread(ratios, 'x', 1)}"
+    )
+
+
 def measure_threads(directory: Path, image: bytes, calls: int) -> dict:
     """In a child process with the thread settings in its environment: warm img/s for single calls."""
     predict = load(directory)
@@ -107,15 +154,11 @@ def thread_settings(directory: Path, calls: int, rounds: int) -> None:
     results: dict[tuple[int, int], list[float]] = {setting: [] for setting in settings}
     for _ in range(rounds):
         for intra, inter in random.sample(settings, len(settings)):
-            command = [sys.executable, __file__, "--child-threads", str(directory), "--calls", str(calls)]
-            env = {**os.environ, "TF_NUM_INTRAOP_THREADS": str(intra), "TF_NUM_INTEROP_THREADS": str(inter),
-                   "TF_CPP_MIN_LOG_LEVEL": "3"}  # fmt: skip
-            output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
-            results[(intra, inter)].append(json.loads(output.splitlines()[-1])["img_per_s"])
-    print("\nThread settings (warm single-image calls, img/s per round; interleaved):")
+            env = {"TF_NUM_INTRAOP_THREADS": str(intra), "TF_NUM_INTEROP_THREADS": str(inter)}
+            results[(intra, inter)].append(in_child("--child-threads", directory, calls, env)["img_per_s"])
+    print("\nThread settings (warm single-image calls, img/s, each in its own process; interleaved):")
     for (intra, inter), rates in results.items():
-        rounds = ", ".join(f"{rate:.2f}" for rate in rates)
-        print(f"  intra {intra:2d}, inter {inter:2d}: median {statistics.median(rates):5.2f}  ({rounds})")
+        print(f"  intra {intra:2d}, inter {inter:2d}: {spread(rates)}")
 
 
 @dataclass(frozen=True)
@@ -145,15 +188,17 @@ def closed_loop(predict, body: bytes, users: int, seconds: float, batching: Batc
             except queue.Empty:
                 continue
             batch = [first]
-            deadline = time.monotonic() + batching.timeout_s if batching else 0
+            # As TF Serving's batch scheduler: the timeout runs from the first request's arrival, not from
+            # when the batch thread got to it (it may have been busy with the previous batch meanwhile).
+            deadline = first[0] + batching.timeout_s if batching else 0
             while batching and len(batch) < batching.max_batch_size:
                 remaining = deadline - time.monotonic()
                 try:
                     batch.append(requests.get(timeout=remaining) if remaining > 0 else requests.get_nowait())
                 except queue.Empty:
                     break
-            call(predict, [image for image, _ in batch])
-            for _, done in batch:
+            call(predict, [image for _, image, _ in batch])
+            for _, _, done in batch:
                 done.set()
 
     def user() -> None:
@@ -162,7 +207,7 @@ def closed_loop(predict, body: bytes, users: int, seconds: float, batching: Batc
             image = parse(body)
             if batching:
                 done = threading.Event()
-                requests.put((image, done))
+                requests.put((time.monotonic(), image, done))
                 done.wait()
             else:
                 with running:
@@ -186,13 +231,46 @@ def closed_loop(predict, body: bytes, users: int, seconds: float, batching: Batc
     }
 
 
+def batch_sizes(predict, image: bytes, calls: int, repeat: int) -> None:
+    rates: dict[int, list[float]] = {size: [] for size in (1, 2, 4, 8)}
+    for _ in range(repeat):
+        for size in random.sample(list(rates), len(rates)):
+            started = time.perf_counter()
+            for _ in range(max(2, calls // size)):
+                call(predict, [image] * size)
+            rates[size].append(max(2, calls // size) * size / (time.perf_counter() - started))
+    print("\nBatch sizes (one call at a time, img/s):")
+    for size, values in rates.items():
+        print(f"  batch {size}: {spread(values)}")
+
+
+def closed_loops(predict, body: bytes, seconds: float, repeat: int) -> None:
+    settings = [None, Batching(8, 0.0), Batching(8, 0.010)]
+    results: dict[tuple[int, int], list[dict]] = {}
+    for _ in range(repeat):
+        for users in (4, 10, 22):
+            for index in random.sample(range(len(settings)), len(settings)):
+                results.setdefault((users, index), []).append(
+                    closed_loop(predict, body, users, seconds, settings[index])
+                )
+    print(f"\nThe lab's closed loop ({seconds:.0f} s a run; median (range) of {repeat} runs, settings interleaved):")
+    for (users, index), runs in sorted(results.items()):
+        batching = settings[index]
+        name = batching.describe() if batching else "unbatched, up to 16 at once"
+        rate = spread([run["img_per_s"] for run in runs])
+        tails = "  ".join(f"{key} {spread([run[key] for run in runs], ' s', 3)}" for key in ("p50", "p95", "p99"))
+        figures = f"img/s {rate}  {tails}"
+        print(f"  {users:>2} users  {name:<34} {figures}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--smoke", action="store_true", help="a tiny model and short runs: seconds, not minutes")
+    parser.add_argument("--smoke", action="store_true", help="a tiny model and short runs: about a minute")
     parser.add_argument("--seconds", type=float, default=30, help="length of each closed-loop run")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the thread settings")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median and range)")
     parser.add_argument("--calls", type=int, default=20, help="calls per measurement")
     parser.add_argument("--child-threads", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-cold", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # TF Serving 2.8 ships with oneDNN's custom operations off; so does this proxy (they change latency).
@@ -201,33 +279,22 @@ def main() -> None:
     if args.child_threads:
         print(json.dumps(measure_threads(args.child_threads, image, args.calls)))
         return
-    seconds, calls = (3.0, 3) if args.smoke else (args.seconds, args.calls)
-    print(f"Machine: {os.cpu_count()} cores, {sys.platform}; model: {'tiny (smoke)' if args.smoke else 'ResNet101'}")
+    if args.child_cold:
+        print(json.dumps(measure_cold_start(args.child_cold, image, args.calls)))
+        return
+    seconds, calls, repeat = (3.0, 3, 1) if args.smoke else (args.seconds, args.calls, args.repeat)
+    print(
+        f"Host: {os.cpu_count()} vCPUs of {cpu_model()}, {sys.platform}; Python {sys.version.split()[0]}; "
+        f"model: {'tiny (smoke)' if args.smoke else 'ResNet101'}; {repeat} run(s) of each figure",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch) / "model"
         export_model(directory, args.smoke)
-        loaded = time.perf_counter()
+        cold_starts(directory, calls, repeat)
         predict = load(directory)
-        print(f"Loaded the SavedModel in {time.perf_counter() - loaded:.1f} s")
-
-        first = time.perf_counter()
         call(predict, [image])
-        cold = time.perf_counter() - first
-        warm = []
-        for _ in range(calls):
-            started = time.perf_counter()
-            call(predict, [image])
-            warm.append(time.perf_counter() - started)
-        warm_p50 = percentile(warm, 0.5)
-        print(f"\nCold first call: {cold:.3f} s; warm: p50 {warm_p50:.3f} s ({cold / warm_p50:.1f}x)")
-
-        print("\nBatch sizes (one call at a time):")
-        for size in (1, 2, 4, 8):
-            started = time.perf_counter()
-            for _ in range(max(2, calls // size)):
-                call(predict, [image] * size)
-            elapsed = time.perf_counter() - started
-            print(f"  batch {size}: {max(2, calls // size) * size / elapsed:6.2f} img/s")
+        batch_sizes(predict, image, calls, repeat)
 
         body = json.dumps({"signature_name": "serving_preprocess",
                            "instances": [{"b64": base64.b64encode(image).decode()}]}).encode()  # fmt: skip
@@ -236,17 +303,8 @@ def main() -> None:
             base64.b64decode(json.loads(body)["instances"][0]["b64"])
         print(f"\nJSON parse + base64 decode of the lab's body: {(time.perf_counter() - started) / 200 * 1000:.2f} ms")
 
-        thread_settings(directory, calls, 1 if args.smoke else args.rounds)
-
-        print(f"\nThe lab's closed loop ({seconds:.0f} s each, settings in turn at each user count):")
-        print(f"  {'users':>5}  {'setting':<34} {'img/s':>6} {'p50':>7} {'p95':>7} {'p99':>7}")
-        settings = [None, Batching(8, 0.0), Batching(8, 0.010)]
-        for users in (4, 10, 22):
-            for batching in settings:
-                result = closed_loop(predict, body, users, seconds, batching)
-                name = batching.describe() if batching else "unbatched, up to 16 at once"
-                print(f"  {users:>5}  {name:<34} {result['img_per_s']:6.2f} {result['p50']:6.2f}s "
-                      f"{result['p95']:6.2f}s {result['p99']:6.2f}s", flush=True)  # fmt: skip
+        thread_settings(directory, calls, repeat)
+        closed_loops(predict, body, seconds, repeat)
 
 
 if __name__ == "__main__":
