@@ -66,8 +66,7 @@ def grace_hopper() -> bytes:
     """The lab's image, as matplotlib ships it."""
     import matplotlib.cbook
 
-    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as file:
-        return file.read()
+    return Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
 
 
 def export_model(directory: Path, smoke: bool) -> None:
@@ -93,7 +92,7 @@ def export_model(directory: Path, smoke: bool) -> None:
         return {"labels": top.indices, "probabilities": top.values}
 
     module = tf.Module()
-    module.model = model
+    module.model = model  # pyright: ignore[reportAttributeAccessIssue] - tf.Module tracks what is set on it
     tf.saved_model.save(module, str(directory), signatures={"serving_preprocess": serving_preprocess})
 
 
