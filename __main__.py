@@ -10,15 +10,18 @@ import pulumi
 
 from infra import apis
 from infra.apis import ProjectApis, ProjectApisArgs
-from infra.cluster import LOAD_POOL_NAME, LOAD_TAINT_KEY, LOAD_TAINT_VALUE, Cluster, ClusterArgs
+from infra.cluster import Cluster, ClusterArgs
 from infra.cost import stack_cost
 from infra.existing_cluster import ExistingCluster, ExistingClusterArgs
 from infra.existing_settings import ExistingClusterSettings
-from infra.identity import Workspace
-from infra.images import ImageMirror, ImageMirrorArgs
+from infra.identity import KubernetesTarget
+from infra.image_mirror import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
+from infra.node_fit import serving_slots
+from infra.node_pools import LOAD_POOL_NAME, LOAD_TAINT_KEY, LOAD_TAINT_VALUE
 from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, ModelBucketReader, Serving, ServingArgs
-from infra.settings import Settings, load_settings
+from infra.settings import load_settings
+from infra.settings_values import Settings
 
 
 def on_gke(settings: Settings) -> Serving:
@@ -49,7 +52,7 @@ def on_gke(settings: Settings) -> Serving:
             ),
         )
         image, image_ready = mirror.image(image), mirror.ready
-    workspace = Workspace(
+    kube_target = KubernetesTarget(
         project=project,
         namespace=cluster.namespace,
         workload_pool=cluster.workload_pool,
@@ -66,7 +69,7 @@ def on_gke(settings: Settings) -> Serving:
             apis=project_apis,
             cluster_name=settings.cluster.name,
             instance=settings.serving.instance,
-            workspace=workspace,
+            kube_target=kube_target,
         ),
     )
     serving = Serving(
@@ -78,7 +81,7 @@ def on_gke(settings: Settings) -> Serving:
             model_revision=model_store.revision,
             model_copy=model_store.model_copy,
             node_pool_name=cluster.node_pool_name,
-            workspace=workspace,
+            kube_target=kube_target,
             image=image,
             image_ready=image_ready,
             gpu=gpu,
@@ -87,6 +90,13 @@ def on_gke(settings: Settings) -> Serving:
             ),
             google_service_account="",
             pod_monitoring=True,
+            serving_slots=serving_slots(
+                settings.cluster.machine_type,
+                settings.cluster.max_nodes,
+                settings.serving.cpu_request,
+                settings.serving.memory_request,
+                gpu,
+            ),
         ),
     )
 
@@ -121,7 +131,7 @@ def on_existing_cluster(settings: Settings, existing: ExistingClusterSettings) -
             settings=existing, namespace=settings.serving.namespace, instance=settings.serving.instance
         ),
     )
-    workspace = Workspace(
+    kube_target = KubernetesTarget(
         project="",
         namespace=home.namespace,
         workload_pool="",
@@ -141,13 +151,14 @@ def on_existing_cluster(settings: Settings, existing: ExistingClusterSettings) -
             model_revision=hashlib.sha256(model_uri.encode()).hexdigest()[:16],
             model_copy=[],
             node_pool_name=node_pool,
-            workspace=workspace,
+            kube_target=kube_target,
             image=settings.serving.image,
             image_ready=[],
             gpu=False,
             bucket_reader=None,
             google_service_account=existing.google_service_account,
             pod_monitoring=existing.managed_prometheus,
+            serving_slots=None,
         ),
     )
     pulumi.export("nodePoolName", node_pool or "")

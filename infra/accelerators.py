@@ -3,7 +3,7 @@
 Compute Engine attaches a T4 only to N1 machine types and an L4 only to G2 ones
 ("GPU platforms"). Zones that offer each GPU are known here for the regions listed
 (`gcloud compute accelerator-types list`); in other regions the check cannot tell
-and the README says how to look. TF Serving's 2.8.0 GPU build is compiled for
+and docs/gpu.md says how to look. TF Serving's 2.8.0 GPU build is compiled for
 compute capabilities up to sm_75 plus compute_80 PTX: a T4 (sm_75) runs it natively;
 an L4 (sm_89) would JIT-compile PTX at start, which can take very long.
 """

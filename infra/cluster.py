@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -11,27 +10,23 @@ import pulumi_kubernetes as k8s
 
 from infra import apis
 from infra.apis import ProjectApis
+from infra.kubeconfig import gke_kubeconfig
 from infra.namespace import workload_namespace
-from infra.settings import ClusterSettings
+from infra.node_pools import (
+    LOAD_POOL_MACHINE_TYPE,
+    LOAD_POOL_NAME,
+    LOAD_TAINT_KEY,
+    LOAD_TAINT_VALUE,
+    SERVING_TAINT_KEY,
+    SERVING_TAINT_VALUE,
+    SYSTEM_POOL_MAX_NODES,
+    SYSTEM_POOL_NAME,
+)
+from infra.settings_values import ClusterSettings
 
 # What a node's own account needs: Google's minimal node role (logs, metrics) and image pulls.
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-SYSTEM_POOL_NAME = "system-pool"
-SYSTEM_POOL_MAX_NODES = 2
-# In-cluster Locust workers (loadGeneratorNodes): a small machine, two worker processes per node, none at rest.
-LOAD_POOL_NAME = "load-pool"
-LOAD_POOL_MACHINE_TYPE = "e2-standard-2"
-# Only load-generator pods tolerate it: they never take CPU from the CPU-scaled serving pods, and serving
-# pods (which select their own pool) never land there.
-LOAD_TAINT_KEY = "tfserving.dev/load-generator"
-LOAD_TAINT_VALUE = "true"
-# Serving nodes are tainted so that only serving pods (which tolerate it) land there: GKE's own
-# Deployments (kube-dns, metrics-server, konnectivity, ...) go to the system pool instead, and each
-# serving node keeps room for one replica. GKE's DaemonSets tolerate every taint and still run there.
-SERVING_TAINT_KEY = "tfserving.dev/serving"
-SERVING_TAINT_VALUE = "true"
-NODE_POOL_LABEL = "cloud.google.com/gke-nodepool"
 
 
 @dataclass(frozen=True)
@@ -149,6 +144,10 @@ class Cluster(pulumi.ComponentResource):
                 # the provider sees a difference and would replace the cluster on every later `up`
                 # (terraform-provider-google #12070, #17511).
                 ignore_changes=["nodeConfig"],
+                # GKE's deletion protection alone fails `destroy` only at the cluster, after the Kubernetes
+                # objects and the pools are gone; Pulumi's protect fails it in its preview, before any delete
+                # (seen with the Pulumi CLI 3.274.1 on the local control plane, docs/operations.md).
+                protect=settings.deletion_protection,
             ),
         )
 
@@ -229,7 +228,7 @@ class Cluster(pulumi.ComponentResource):
         # Workloads wait for both pools: without nodes they would be applied and never schedule.
         # The cluster's id changes only when the cluster is replaced, so a new endpoint or CA updates the
         # provider instead of replacing it and every Kubernetes object with it. Unreachable clusters are not
-        # dropped from state (no delete_unreachable): see the README's tear-down section.
+        # dropped from state (no delete_unreachable): see docs/operations.md, "Tear down".
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
@@ -281,59 +280,3 @@ def _gpu_node_config(accelerator: str | None) -> dict:
         ],
         "gcfs_config": gcp.container.NodePoolNodeConfigGcfsConfigArgs(enabled=True),
     }
-
-
-# GKE taints every GPU node with this key, so that only pods that ask for a GPU land there.
-GPU_TAINT_KEY = "nvidia.com/gpu"
-
-
-def serving_node_placement(node_pool_name: pulumi.Input[str] | None, gpu: bool = False) -> dict:
-    """The node selector and tolerations that put a pod on the serving pool, and only there.
-
-    None (a cluster without the stack's pools): no placement; the cluster's scheduler decides.
-    """
-    if node_pool_name is None:
-        return {}
-    tolerations = [
-        k8s.core.v1.TolerationArgs(
-            key=SERVING_TAINT_KEY, operator="Equal", value=SERVING_TAINT_VALUE, effect="NoSchedule"
-        )
-    ]
-    if gpu:
-        tolerations.append(k8s.core.v1.TolerationArgs(key=GPU_TAINT_KEY, operator="Exists", effect="NoSchedule"))
-    return {"node_selector": {NODE_POOL_LABEL: node_pool_name}, "tolerations": tolerations}
-
-
-def gke_kubeconfig(project: str, zone: str, cluster_name: str, endpoint: str, ca_certificate: str) -> str:
-    """A kubeconfig that authenticates through gke-gcloud-auth-plugin, like `gcloud ... get-credentials` writes."""
-    context = f"gke_{project}_{zone}_{cluster_name}"
-    return json.dumps(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": context,
-                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_certificate},
-                }
-            ],
-            "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
-            "current-context": context,
-            "users": [
-                {
-                    "name": context,
-                    "user": {
-                        "exec": {
-                            "apiVersion": "client.authentication.k8s.io/v1beta1",
-                            "command": "gke-gcloud-auth-plugin",
-                            "installHint": "Install gke-gcloud-auth-plugin: "
-                            "`gcloud components install gke-gcloud-auth-plugin`.",
-                            "provideClusterInfo": True,
-                            "interactiveMode": "Never",
-                        }
-                    },
-                }
-            ],
-        },
-        indent=2,
-    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from infra.cluster import LOAD_POOL_MACHINE_TYPE, SYSTEM_POOL_MAX_NODES
-from infra.settings import ClusterSettings
+from infra.node_pools import LOAD_POOL_MACHINE_TYPE, SYSTEM_POOL_MAX_NODES
+from infra.settings_values import ClusterSettings
 
 PRICES_AS_OF = "us-central1 list prices of 2026-11-28 (infra/cost.py)"
 # (on-demand, Spot) per hour; None where the table has no Spot price.

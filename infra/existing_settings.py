@@ -87,7 +87,7 @@ def read_existing_cluster(
     if problem:
         problems.append(f"{read.key('kubeconfig')} {raw!r}: {problem}.")
     account = read.text("servingGoogleServiceAccount")
-    if account and not _GOOGLE_SERVICE_ACCOUNT.match(account):
+    if account and not _GOOGLE_SERVICE_ACCOUNT.fullmatch(account):
         problems.append(
             f"{read.key('servingGoogleServiceAccount')} {account!r} is not a Google service account email like "
             "model-reader@my-project.iam.gserviceaccount.com."

@@ -14,7 +14,7 @@ GKE_SERVICE_ACCOUNT_ANNOTATION = "iam.gke.io/gcp-service-account"
 
 
 @dataclass(frozen=True)
-class Workspace:
+class KubernetesTarget:
     """Where the stack's pods run: their namespace on the cluster, and what a resource for them needs."""
 
     project: str
@@ -28,7 +28,7 @@ class Workspace:
 
 @dataclass(frozen=True)
 class WorkloadIdentityArgs:
-    workspace: Workspace
+    kube_target: KubernetesTarget
     account_id: str
     display_name: str
     service_account_name: str
@@ -49,13 +49,13 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfserving:infra:WorkloadIdentity", name, None, opts)
-        workspace = args.workspace
-        google = pulumi.ResourceOptions(parent=self, depends_on=workspace.iam_ready)
+        kube_target = args.kube_target
+        google = pulumi.ResourceOptions(parent=self, depends_on=kube_target.iam_ready)
         account = gcp.serviceaccount.Account(
             f"{name}-account",
             account_id=args.account_id,
             display_name=args.display_name,
-            project=workspace.project,
+            project=kube_target.project,
             opts=google,
         )
         binding = gcp.serviceaccount.IAMMember(
@@ -63,7 +63,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             service_account_id=account.name,
             role=WORKLOAD_IDENTITY_ROLE,
             member=pulumi.Output.concat(
-                "serviceAccount:", workspace.workload_pool, f"[{workspace.namespace}/{args.service_account_name}]"
+                "serviceAccount:", kube_target.workload_pool, f"[{kube_target.namespace}/{args.service_account_name}]"
             ),
             opts=google,
         )
@@ -71,12 +71,14 @@ class WorkloadIdentity(pulumi.ComponentResource):
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=args.service_account_name,
-                namespace=workspace.namespace,
+                namespace=kube_target.namespace,
                 labels=args.labels,
                 annotations={GKE_SERVICE_ACCOUNT_ANNOTATION: account.email},
             ),
             automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
+            ),
         )
         self.email = account.email
         self.member = account.member

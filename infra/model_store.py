@@ -22,7 +22,7 @@ import pulumi_kubernetes as k8s
 
 from infra import apis, timing
 from infra.apis import ProjectApis
-from infra.identity import WorkloadIdentity, WorkloadIdentityArgs, Workspace
+from infra.identity import KubernetesTarget, WorkloadIdentity, WorkloadIdentityArgs
 from infra.labels import recommended_labels
 from infra.pods import (
     checkov_skips,
@@ -32,7 +32,7 @@ from infra.pods import (
     tmp_mount,
     tmp_volume,
 )
-from infra.settings import GcsModelSource, ModelSettings
+from infra.settings_values import GcsModelSource, ModelSettings
 
 COPY_NAME = "model-copy"
 COPY_CONTAINER = "copy"
@@ -44,12 +44,15 @@ COPY_SCRIPT = """\
 set -euo pipefail
 echo "Copying ${SOURCE} to ${DESTINATION}"
 gcloud storage rsync --recursive --delete-unmatched-destination-objects "${SOURCE}" "${DESTINATION}"
-if ! gcloud storage ls --recursive "${DESTINATION}" | grep -Eq '/[0-9]+/saved_model\\.pb$'; then
+# Listed first, then searched: with pipefail, `grep -q` quitting at its first match could fail the listing.
+listing="$(gcloud storage ls --recursive "${DESTINATION}")"
+if ! grep -Eq '/[0-9]+/saved_model\\.pb$' <<<"${listing}"; then
   echo "No <version>/saved_model.pb arrived in ${DESTINATION}: is ${SOURCE} a SavedModel folder?" >&2
   exit 1
 fi
 echo "Copied."
 """
+REPLACE_UNREADY = "pulumi.com/replaceUnready"
 # Retries while a new IAM grant or the pod's Workload Identity token is not yet in effect.
 COPY_RETRIES = 6
 
@@ -62,7 +65,7 @@ class ModelStoreArgs:
     apis: ProjectApis
     cluster_name: str
     instance: str
-    workspace: Workspace
+    kube_target: KubernetesTarget
 
 
 class ModelStore(pulumi.ComponentResource):
@@ -105,12 +108,12 @@ class ModelStore(pulumi.ComponentResource):
     def _copy_job(
         self, name: str, args: ModelStoreArgs, bucket: gcp.storage.Bucket, source: GcsModelSource, destination: str
     ) -> list[pulumi.Resource]:
-        workspace = args.workspace
+        kube_target = args.kube_target
         labels = recommended_labels(COPY_NAME, args.instance, "model-copy")
         copier = WorkloadIdentity(
             f"{name}-copier",
             WorkloadIdentityArgs(
-                workspace=workspace,
+                kube_target=kube_target,
                 account_id=f"{args.cluster_name}-copier",
                 display_name="Copies the served model into its bucket",
                 service_account_name=COPY_NAME,
@@ -119,7 +122,7 @@ class ModelStore(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_workspace = pulumi.ResourceOptions(
-            parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
+            parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
         )
         grants = [
             gcp.storage.BucketIAMMember(
@@ -132,7 +135,7 @@ class ModelStore(pulumi.ComponentResource):
             for role in COPIER_ROLES
         ]
         no_ingress = no_ingress_policy(
-            f"{name}-copy-network-policy", COPY_NAME, workspace.namespace, labels, in_workspace
+            f"{name}-copy-network-policy", COPY_NAME, kube_target.namespace, labels, in_workspace
         )
         image = args.settings.copy_image
         job = k8s.batch.v1.Job(
@@ -140,16 +143,21 @@ class ModelStore(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 # Named after what it copies: another source, folder or image is another Job.
                 name=f"{COPY_NAME}-{self.revision[:10]}",
-                namespace=workspace.namespace,
+                namespace=kube_target.namespace,
                 labels=labels,
-                annotations=checkov_skips(
-                    image,
-                    {
-                        "CKV_K8S_11": "No CPU limit: a one-off copy may use a spare core; memory is limited",
-                        "CKV_K8S_8": "A run-to-completion copy has no liveness to probe; its deadline bounds it",
-                        "CKV_K8S_9": "A run-to-completion copy serves nothing, so it has no readiness",
-                    },
-                ),
+                annotations={
+                    # A copy that failed (IAM still propagating, the deadline, an image pull) is replaced by the
+                    # next `up` instead of awaited again as it is; pulumi-kubernetes honours this since v3.2.0.
+                    REPLACE_UNREADY: "true",
+                    **checkov_skips(
+                        image,
+                        {
+                            "CKV_K8S_11": "No CPU limit: a one-off copy may use a spare core; memory is limited",
+                            "CKV_K8S_8": "A run-to-completion copy has no liveness to probe; its deadline bounds it",
+                            "CKV_K8S_9": "A run-to-completion copy serves nothing, so it has no readiness",
+                        },
+                    ),
+                },
             ),
             spec=k8s.batch.v1.JobSpecArgs(
                 backoff_limit=COPY_RETRIES,

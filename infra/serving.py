@@ -11,11 +11,12 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from infra import timing
-from infra.cluster import serving_node_placement
-from infra.identity import GKE_SERVICE_ACCOUNT_ANNOTATION, WorkloadIdentity, WorkloadIdentityArgs, Workspace
+from infra.identity import GKE_SERVICE_ACCOUNT_ANNOTATION, KubernetesTarget, WorkloadIdentity, WorkloadIdentityArgs
 from infra.labels import recommended_labels
+from infra.placement import serving_node_placement
+from infra.pod_guards import guard_serving_pods
 from infra.pods import checkov_skips, restricted_pod_security, tmp_volume
-from infra.settings import ServingSettings
+from infra.settings_values import ServingSettings
 from infra.tfserving import (
     GRPC_PORT,
     METRICS_PATH,
@@ -56,7 +57,7 @@ class ServingArgs:
     model_copy: list[pulumi.Resource]
     # None: the pods go wherever the cluster schedules them (a cluster without the stack's pools).
     node_pool_name: pulumi.Input[str] | None
-    workspace: Workspace
+    kube_target: KubernetesTarget
     # The image as pods pull it (through the GPU stack's mirror, or as set), and what that pull needs.
     image: str
     image_ready: list[pulumi.Resource]
@@ -67,6 +68,8 @@ class ServingArgs:
     google_service_account: str
     # GKE Managed Prometheus' PodMonitoring; its CRD exists only where Managed Prometheus is on.
     pod_monitoring: bool
+    # Serving pods the pool holds at its largest (maxNodes x pods per node); None where the nodes are not known.
+    serving_slots: int | None
 
 
 class Serving(pulumi.ComponentResource):
@@ -86,9 +89,9 @@ class Serving(pulumi.ComponentResource):
         pod_selector = k8s.meta.v1.LabelSelectorArgs(match_labels=selector)
         # Service, HPA, NetworkPolicy and PodDisruptionBudget share the Deployment's name.
         workload_metadata = k8s.meta.v1.ObjectMetaArgs(name=APP_NAME, namespace=settings.namespace, labels=labels)
-        workspace = args.workspace
+        kube_target = args.kube_target
         k8s_child = pulumi.ResourceOptions(
-            parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
+            parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
         )
 
         service_account, identity_ready = self._identity(name, args, labels, google_child, k8s_child)
@@ -117,7 +120,7 @@ class Serving(pulumi.ComponentResource):
             f"{name}-warm",
             WarmCapacityArgs(
                 settings=settings,
-                workspace=workspace,
+                kube_target=kube_target,
                 image=args.image,
                 gpu=args.gpu,
                 node_pool_name=args.node_pool_name,
@@ -150,6 +153,7 @@ class Serving(pulumi.ComponentResource):
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 selector=pod_selector,
                 progress_deadline_seconds=timing.PROGRESS_DEADLINE_SECONDS,
+                strategy=rollout_strategy(args.serving_slots),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
@@ -237,36 +241,7 @@ class Serving(pulumi.ComponentResource):
             opts=k8s_child,
         )
 
-        # Only the serving ports may be reached; the load balancer's source ranges narrow who reaches them.
-        k8s.networking.v1.NetworkPolicy(
-            f"{name}-network-policy",
-            metadata=workload_metadata,
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=pod_selector,
-                policy_types=["Ingress"],
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=port, protocol="TCP")
-                            for port in (GRPC_PORT, REST_PORT)
-                        ]
-                    )
-                ],
-            ),
-            opts=k8s_child,
-        )
-        # At most one replica away at a time during drains, yet always one eviction allowed, so that
-        # neither node upgrades nor the cluster autoscaler's scale-down are ever blocked.
-        k8s.policy.v1.PodDisruptionBudget(
-            f"{name}-disruption-budget",
-            metadata=workload_metadata,
-            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
-                selector=pod_selector,
-                max_unavailable=1,
-                unhealthy_pod_eviction_policy="AlwaysAllow",
-            ),
-            opts=k8s_child,
-        )
+        guard_serving_pods(name, workload_metadata, pod_selector, k8s_child)
 
         self.namespace = settings.namespace
         self.deployment_name = deployment.metadata.name
@@ -302,7 +277,7 @@ class Serving(pulumi.ComponentResource):
         reader = WorkloadIdentity(
             f"{name}-reader",
             WorkloadIdentityArgs(
-                workspace=args.workspace,
+                kube_target=args.kube_target,
                 account_id=args.bucket_reader.account_id,
                 display_name="TF Serving model reader",
                 service_account_name=APP_NAME,
@@ -318,6 +293,23 @@ class Serving(pulumi.ComponentResource):
             opts=google_child,
         )
         return reader.service_account_name, [bucket_read, *reader.ready]
+
+
+def rollout_strategy(serving_slots: int | None) -> k8s.apps.v1.DeploymentStrategyArgs:
+    """A rolling update that always completes: one new pod at a time, and, once the replicas fill every slot of the
+    pool (where a new pod could wait for a node forever), one old pod taken down first.
+
+    Kubernetes rounds maxUnavailable down: ceil(100 / slots) % is 0 below a full pool (the new pod gets a node, no
+    replica is lost) and 1 on a full one. A pool of one slot can only roll by taking its replica down.
+    """
+    if serving_slots is None:
+        # A cluster the user already has: its room is unknown; Kubernetes' defaults (25 % / 25 %).
+        return k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate")
+    percent = -(-100 // max(serving_slots, 1))
+    return k8s.apps.v1.DeploymentStrategyArgs(
+        type="RollingUpdate",
+        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=f"{percent}%"),
+    )
 
 
 def _content_hash(data: dict[str, str]) -> str:

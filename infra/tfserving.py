@@ -14,8 +14,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import timing
+from infra.node_pools import GPU_RESOURCE
 from infra.pods import restricted_container_security, tmp_mount
-from infra.settings import ServerTuning, ServingSettings
+from infra.settings_values import ServerTuning, ServingSettings
 
 CONTAINER_NAME = "tf-serving"
 GRPC_PORT = 8500
@@ -26,7 +27,6 @@ CONFIG_VOLUME = "server-config"
 BATCHING_FILE = "batching.config"
 MONITORING_FILE = "monitoring.config"
 METRICS_PATH = "/monitoring/prometheus/metrics"
-GPU_RESOURCE = "nvidia.com/gpu"
 
 MONITORING = f"""\
 prometheus_config {{
@@ -44,18 +44,18 @@ batch_timeout_micros { value: 1000 }
 num_batch_threads { value: 4 }
 max_enqueued_batches { value: 4 }
 """
-# CPU replicas with serverBatching: batches of up to 8 with a 10 ms timeout, which measured best under
-# overload (benchmarks/README.md: p95 -44 %, p99 -36 %, +16 % img/s at 22 users); one batch thread, so that
-# each batch runs on all cores.
+# CPU replicas with serverBatching: batches of up to 8 and no timeout (a batch takes what has arrived), which
+# measured as well as 10 ms under overload and better below it (benchmarks/README.md, 3 runs: +13 % img/s and
+# p95 -51 % at 22 users); one batch thread, so that each batch runs on all cores.
 CPU_BATCHING = """\
 max_batch_size { value: 8 }
-batch_timeout_micros { value: 10000 }
+batch_timeout_micros { value: 0 }
 num_batch_threads { value: 1 }
 max_enqueued_batches { value: 100 }
 """
 
 # A 32x32 JPEG: what the readiness probe sends once, so that the first, slow prediction after a load runs
-# before the pod takes traffic (measured: 0.94-1.17 s cold against 0.20-0.23 s warm).
+# before the pod takes traffic (benchmarks/README.md: 0.79 s cold against 0.10 s warm, in a fresh process).
 WARM_UP_JPEG_B64 = (
     "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1x"
     "eXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAAR"
@@ -67,6 +67,8 @@ WARM_UP_JPEG_B64 = (
     "tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwClRRRXKdIUUUUAFFFFABRRRQB//9k="
 )
 WARM_MARKER = "/tmp/warm"
+# The container's first process, TF Serving itself: a restarted container has a new one.
+SERVER_STAT = "/proc/1/stat"
 # The image has bash but no curl: the probe speaks HTTP over bash's /dev/tcp. Until one prediction has
 # succeeded it sends the warm-up request; after that it asks for the model's metadata, which a loaded
 # model answers cheaply. A model without the lab's serving_preprocess signature answers 400: it cannot be
@@ -80,11 +82,16 @@ request() {{
   exec 3<&-
   echo "$status"
 }}
-if [ ! -e {WARM_MARKER} ]; then
+# The marker names the server process it warmed (its start time, field 22 of /proc/1/stat, counted after the
+# command name, which may hold spaces): /tmp survives a container restart, the warmth of the old process does not.
+read -r stat < {SERVER_STAT}
+set -- ${{stat##*) }}
+server="${{20}}"
+if [ "$(cat {WARM_MARKER} 2>/dev/null)" != "$server" ]; then
   body='{{"signature_name": "serving_preprocess", "instances": [{{"b64": "{WARM_UP_JPEG_B64}"}}]}}'
   status=$(request POST "/v1/models/$MODEL_NAME:predict" "$body")
   case "$status" in
-    200|400) touch {WARM_MARKER} ;;
+    200|400) echo "$server" > {WARM_MARKER} ;;
     *) exit 1 ;;
   esac
 fi

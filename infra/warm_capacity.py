@@ -18,11 +18,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra import timing
-from infra.cluster import serving_node_placement
-from infra.identity import Workspace
-from infra.labels import recommended_labels
+from infra.identity import KubernetesTarget
+from infra.labels import PLACEHOLDER_COMPONENT, recommended_labels
+from infra.placement import serving_node_placement
 from infra.pods import checkov_skips, no_ingress_policy, restricted_container_security, restricted_pod_security
-from infra.settings import ServingSettings
+from infra.settings_values import ServingSettings
 from infra.tfserving import serving_resources
 
 SERVING_PRIORITY_CLASS = "tfserving-serving"
@@ -35,7 +35,7 @@ PLACEHOLDER_NAME = "image-classifier-spare"
 @dataclass(frozen=True)
 class WarmCapacityArgs:
     settings: ServingSettings
-    workspace: Workspace
+    kube_target: KubernetesTarget
     image: str
     gpu: bool
     node_pool_name: pulumi.Input[str] | None
@@ -49,8 +49,8 @@ class WarmCapacity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WarmCapacityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfserving:infra:WarmCapacity", name, None, opts)
-        settings, workspace = args.settings, args.workspace
-        cluster_wide = pulumi.ResourceOptions(parent=self, provider=workspace.provider)
+        settings, kube_target = args.settings, args.kube_target
+        cluster_wide = pulumi.ResourceOptions(parent=self, provider=kube_target.provider)
         self.priority_classes = [
             self._priority_class(
                 f"{name}-serving-priority", SERVING_PRIORITY_CLASS, SERVING_PRIORITY, "PreemptLowerPriority",
@@ -85,24 +85,24 @@ class WarmCapacity(pulumi.ComponentResource):
         )
 
     def _placeholders(self, name: str, args: WarmCapacityArgs, cluster_wide: pulumi.ResourceOptions) -> None:
-        settings, workspace = args.settings, args.workspace
+        settings, kube_target = args.settings, args.kube_target
         placeholder_class = self._priority_class(
             f"{name}-spare-priority", PLACEHOLDER_PRIORITY_CLASS, PLACEHOLDER_PRIORITY, "Never",
             "Warm placeholders for TF Serving: preempted by replicas, still scaled up for.", settings.instance,
             cluster_wide,
         )  # fmt: skip
-        labels = recommended_labels(PLACEHOLDER_NAME, settings.instance, "capacity-placeholder")
+        labels = recommended_labels(PLACEHOLDER_NAME, settings.instance, PLACEHOLDER_COMPONENT)
         in_namespace = pulumi.ResourceOptions(
-            parent=self, provider=workspace.provider, depends_on=workspace.namespace_ready
+            parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
         )
         no_ingress = no_ingress_policy(
-            f"{name}-network-policy", PLACEHOLDER_NAME, workspace.namespace, labels, in_namespace
+            f"{name}-network-policy", PLACEHOLDER_NAME, kube_target.namespace, labels, in_namespace
         )
         k8s.apps.v1.Deployment(
             f"{name}-placeholder",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=PLACEHOLDER_NAME,
-                namespace=workspace.namespace,
+                namespace=kube_target.namespace,
                 labels=labels,
                 annotations=checkov_skips(
                     args.image,
@@ -115,6 +115,8 @@ class WarmCapacity(pulumi.ComponentResource):
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=settings.spare_replicas,
+                # A placeholder may wait for a new node as long as a serving replica does (a GPU node is slow).
+                progress_deadline_seconds=timing.PROGRESS_DEADLINE_SECONDS,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import re
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 from loadtest import incluster_cli, model_api, verdict
 from loadtest.deadline import end_process
 from loadtest.incluster_objects import InClusterError, check_image_fits
+from loadtest.logs import show_logs
 from loadtest.options import (
     REQUEST_OPTIONS,
     SPAWN_RATE_HELP,
@@ -30,15 +30,9 @@ from loadtest.options import (
     forward,
 )
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir, default_report_dir, describe
+from loadtest.sampler import WatchError, first_sample
 from loadtest.target import TargetError, add_target_arguments, predict_once
-from loadtest.watch import (
-    DEFAULT_INTERVAL_SECONDS,
-    Watcher,
-    WatchError,
-    add_watch_arguments,
-    first_sample,
-    sampler_from_args,
-)
+from loadtest.watch import DEFAULT_INTERVAL_SECONDS, Watcher, add_watch_arguments, sampler_from_args
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CSV_PREFIX = "locust"
@@ -210,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     watching: contextlib.AbstractContextManager = contextlib.nullcontext()
     if sampler is not None and first is not None:
-        logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
+        show_logs()
         watching = Watcher(sampler, report_dir, args.watch_interval, first=first)
     with tempfile.TemporaryDirectory() as scratch, watching:
         verdict_file = Path(scratch) / "verdict"
@@ -233,13 +227,13 @@ def _run_locust(command: list[str]) -> tuple[int, bool]:
     child = subprocess.Popen(command, start_new_session=True)
     interrupted = False
 
-    def forward(_signum, _frame) -> None:
+    def pass_sigint_on(_signum, _frame) -> None:
         nonlocal interrupted
         interrupted = True
         if child.poll() is None:
             child.send_signal(signal.SIGINT)
 
-    previous = signal.signal(signal.SIGINT, forward)
+    previous = signal.signal(signal.SIGINT, pass_sigint_on)
     try:
         return child.wait(), interrupted
     finally:

@@ -17,9 +17,9 @@ from loadtest.incluster_objects import (
     manifests,
     namespace_name,
 )
+from loadtest.kube_client import stack_api_client
 from loadtest.shape import LAB_STEP_SECONDS, LAB_STEPS
 from loadtest.target import TargetError, checked_answer, stack_outputs
-from loadtest.watch import stack_api_client
 
 # Beyond the load itself: the workers connecting, Locust's stop, and the report files' way back.
 REPORT_GRACE_SECONDS = 300.0

@@ -18,6 +18,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.sampler import NODE_POOL_LABEL
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # What the locustfile imports from this package; nothing else is shipped.
 SHIPPED_MODULES = ("__init__.py", "locustfile.py", "model_api.py", "options.py", "report_server.py", "shape.py",
@@ -233,7 +235,7 @@ def _placement(generator: LoadGenerator) -> dict:
     if not generator.node_pool:
         return {}
     return {
-        "nodeSelector": {"cloud.google.com/gke-nodepool": generator.node_pool},
+        "nodeSelector": {NODE_POOL_LABEL: generator.node_pool},
         "tolerations": [
             {"key": generator.taint_key, "operator": "Equal", "value": generator.taint_value, "effect": "NoSchedule"}
         ],

@@ -16,11 +16,12 @@ from pathlib import Path
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 
-from localcluster.controlplane import ControlPlane, ControlPlaneError
+from localcluster.controlplane import ControlPlane
 from localcluster.nodes import create_nodes, stack_pools
+from localcluster.processes import ControlPlaneError
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m localcluster",
         description="Start etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok on 127.0.0.1, "
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--start-timeout", type=float, default=120.0, metavar="SECONDS", help="how long each start may take"
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     root = args.dir or Path(tempfile.mkdtemp(prefix="localcluster-"))
     stop = threading.Event()

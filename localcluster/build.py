@@ -239,7 +239,7 @@ def build(names: list[str], root: Path) -> None:
     _say(f"all built in {_fmt(time.monotonic() - began)}; binaries under {root}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python3 -m localcluster.build",
         description="Build the Pulumi CLI, the Kubernetes provider, etcd, the Kubernetes control plane and kwok "
@@ -248,6 +248,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("tools", nargs="*", metavar="TOOL", help=f"only these: {', '.join(t.name for t in TOOLS)}")
     parser.add_argument("--list", action="store_true", help="print each binary's path and whether it is built")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     unknown = sorted(set(args.tools) - {t.name for t in TOOLS})
     if unknown:

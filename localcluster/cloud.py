@@ -32,7 +32,7 @@ SCAN_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class Delays:
-    """Seconds each slow step takes. Defaults: the README's scale-up table ("Scaling up in seconds")."""
+    """Seconds each slow step takes. Defaults: the scale-up table of docs/scaling.md."""
 
     # GKE: a new node boots and joins in 80-120 s.
     node_boot: float = 90.0

@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -23,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from localcluster.build import binary_path
+from localcluster.processes import Component, ControlPlaneError, free_port, tail
 from localcluster.stages import write_stages
 
 # Nodes kwok plays carry this annotation; kwok leaves every other node alone.
@@ -30,61 +29,6 @@ KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 KWOK_NODE_VALUE = "fake"
 SERVICE_CIDR = "10.96.0.0/16"
 ADMIN_USER = "localcluster-admin"
-STOP_GRACE_S = 10.0
-TAIL_LINES = 15
-
-
-class ControlPlaneError(RuntimeError):
-    """A component did not start or answer in time; the message names it and quotes its log."""
-
-
-def free_port() -> int:
-    """An ephemeral port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _tail(path: Path, lines: int = TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@dataclass
-class Component:
-    name: str
-    args: list[str]
-    log: Path
-    env: dict[str, str] | None = None
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as sink:
-            # A session of its own: a Ctrl+C in the terminal reaches us, and we stop it in order.
-            self.process = subprocess.Popen(
-                self.args, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=self.env,
-            )  # fmt: skip
-
-    def check_alive(self) -> None:
-        if self.process is not None and self.process.poll() is not None:
-            raise ControlPlaneError(
-                f"{self.name} exited with status {self.process.returncode}; last lines of {self.log}:\n"
-                f"{_tail(self.log)}"
-            )
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -179,7 +123,7 @@ class ControlPlane:
                 component = next(c for c in self.components if c.name == name)
                 raise ControlPlaneError(
                     f"{name} was not ready within {self.start_timeout_s:g}s ({url}: {last}); "
-                    f"last lines of {component.log}:\n{_tail(component.log)}"
+                    f"last lines of {component.log}:\n{tail(component.log)}"
                 )
             time.sleep(0.25)
 

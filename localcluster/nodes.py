@@ -1,6 +1,6 @@
 """Simulated nodes shaped like the stack's GKE pools: machine sizes as GKE allocates them, pool labels, taints.
 
-The shapes come from where the stack defines them (Pulumi.yaml's defaults, infra/cluster.py, infra/capacity.py),
+The shapes come from where the stack defines them (Pulumi.yaml's defaults, infra/cluster.py, infra/node_fit.py),
 so a rehearsal schedules pods exactly as the stack's own cluster would at full size.
 """
 
@@ -13,8 +13,8 @@ from decimal import Decimal
 
 from kubernetes import client
 
-from infra.capacity import MIB, NodeCapacity, node_capacity
-from infra.cluster import (
+from infra.node_fit import MIB, NodeCapacity, node_capacity
+from infra.node_pools import (
     LOAD_POOL_MACHINE_TYPE,
     LOAD_POOL_NAME,
     LOAD_TAINT_KEY,
@@ -29,7 +29,7 @@ from infra.settings import project_defaults
 from localcluster.controlplane import KWOK_NODE_ANNOTATION, KWOK_NODE_VALUE
 
 # GKE gives shared-core e2-medium nodes 940m of allocatable CPU ("Plan GKE Standard node sizes", the
-# allocatable table); infra/capacity.py sizes only dedicated-core types.
+# allocatable table); infra/node_fit.py sizes only dedicated-core types.
 SHARED_CORE_ALLOCATABLE_CPU = {"e2-medium": Decimal("0.94")}
 SHARED_CORE_MEMORY_GIB = {"e2-medium": 4}
 # The kubelet's default pod limit, which GKE keeps on Standard node pools.

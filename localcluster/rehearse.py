@@ -28,17 +28,20 @@ from kubernetes.utils.quantity import parse_quantity
 from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS
 from infra.serving import APP_NAME, COMPONENT
 from infra.settings import project_defaults
+from loadtest.logs import show_logs
+from loadtest.sampler import ClusterSampler, WatchTarget
 from loadtest.shape import LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS, StepLoad
 from loadtest.timeline import TIMELINE_PNG, LoadPoint, Sample, render_chart
-from loadtest.watch import ClusterSampler, Watcher, WatchTarget
+from loadtest.watch import Watcher
 from localcluster.build import BuildError, build, cache_root
 from localcluster.cloud import Cloud, Delays
 from localcluster.comparison import RunSummary, render, summarize, table
-from localcluster.controlplane import ControlPlane, ControlPlaneError
+from localcluster.controlplane import ControlPlane
 from localcluster.engine import PROJECT, REPO, make_stack, printer
 from localcluster.load_model import CPU_SECONDS_PER_REQUEST, LoadModel, cores_per_replica
 from localcluster.metrics_api import MetricsServer
 from localcluster.nodes import Pool, allocatable, create_nodes, system_and_serving_pools
+from localcluster.processes import ControlPlaneError
 
 SERVING_POD = {"app.kubernetes.io/component": COMPONENT}
 # After the load ends: long enough for a replica asked for at the last step to arrive without a spare node.
@@ -177,7 +180,7 @@ def parse_change(text: str, values: dict[str, object]) -> tuple[str, str]:
     return key, value
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m localcluster.rehearse",
         description="Rehearse the stack's scaling on a local control plane: the lab's load as CPU, the real HPA "
@@ -197,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--cpu-per-request", type=_positive(float), default=CPU_SECONDS_PER_REQUEST,
                       metavar="CPU_SECONDS", help=f"CPU one prediction costs a replica (default: "
                       f"{CPU_SECONDS_PER_REQUEST}, measured in benchmarks/)")  # fmt: skip
-    cloud = parser.add_argument_group("what a cloud makes wait (defaults: the README's scale-up table)")
+    cloud = parser.add_argument_group("what a cloud makes wait (defaults: the scale-up table of docs/scaling.md)")
     defaults = Delays()
     for option, default, what in (
         ("--node-boot", defaults.node_boot, "a new node's boot, until pods can start on it"),
@@ -211,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after-load", type=_positive(float, zero=True), default=AFTER_LOAD_SECONDS,
                         metavar="SECONDS", help=f"how long to watch once the load ends (default: "
                         f"{AFTER_LOAD_SECONDS:.0f})")  # fmt: skip
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if not (REPO / f"Pulumi.{args.stack}.yaml").is_file():
         parser.error(f"--stack {args.stack}: there is no Pulumi.{args.stack}.yaml in {REPO}")
@@ -231,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     # A SIGTERM stops the runs as Ctrl+C does: every process they started is stopped by its PID.
     signal.signal(signal.SIGTERM, _interrupt)
     report_dir = args.report_dir or REPO / "reports" / time.strftime("rehearsal-%Y%m%d-%H%M%S")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    show_logs(logging.WARNING)
     delays = plan.delays
     print(f"Delays: node boot {delays.node_boot:.0f} s, image pull {delays.image_pull:.0f} s, model load "
           f"{delays.model_load:.0f} s; {plan.model.cpu_seconds_per_request} CPU-s per request")  # fmt: skip

@@ -5,9 +5,10 @@ from pathlib import Path
 
 from pulumi_policy import PolicyPack
 
-# The pack shares the project's table of machine capacities (infra/capacity.py, plain Python).
+# The pack is imported as the project's package `policy`, and shares its table of machine capacities
+# (infra/node_fit.py, plain Python).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from rules import POLICIES
+from policy.pack import POLICIES
 
 PolicyPack(name="tfserving-gke", policies=POLICIES)

@@ -12,16 +12,14 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 from pulumi_policy import (
-    EnforcementLevel,
-    PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
-    ResourceValidationPolicy,
     StackValidationArgs,
-    StackValidationPolicy,
 )
 
-from infra.capacity import node_capacity
+from infra.labels import COMPONENT_LABEL, PLACEHOLDER_COMPONENT
+from infra.node_fit import pods_per_node
+from infra.node_pools import GPU_RESOURCE
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -46,15 +44,11 @@ def _namespaced_name(props: Mapping[str, Any]) -> tuple[str, str]:
     return metadata.get("namespace") or "default", metadata.get("name") or ""
 
 
-# Pods that only hold room for serving replicas (infra/warm_capacity.py): they serve nothing, so they need no probes.
-PLACEHOLDER_COMPONENT = "capacity-placeholder"
-
-
 def deployment_requests_and_probes(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != DEPLOYMENT:
         return
     labels = (args.props.get("metadata") or {}).get("labels") or {}
-    if labels.get("app.kubernetes.io/component") == PLACEHOLDER_COMPONENT:
+    if labels.get(COMPONENT_LABEL) == PLACEHOLDER_COMPONENT:
         return
     for container in _containers(args.props):
         name = container.get("name", "?")
@@ -80,7 +74,6 @@ def deployment_requests_and_probes(args: ResourceValidationArgs, report_violatio
             )
 
 
-GPU_RESOURCE = "nvidia.com/gpu"
 # Values of gpuDriverVersion that leave the node without a driver GKE installs.
 NO_DRIVER = ("", "GPU_DRIVER_VERSION_UNSPECIFIED", "INSTALLATION_DISABLED")
 
@@ -218,12 +211,9 @@ def hpa_owns_replicas(args: StackValidationArgs, report_violation: ReportViolati
 
 
 def _pods_per_node(machine_type: str, requests: Mapping[str, str]) -> int | None:
-    capacity = node_capacity(machine_type)
-    if capacity is None or "cpu" not in requests or "memory" not in requests:
+    if "cpu" not in requests or "memory" not in requests:
         return None
-    by_cpu = capacity.allocatable_cpu // parse_quantity(requests["cpu"])
-    by_memory = capacity.allocatable_memory_bytes // parse_quantity(requests["memory"])
-    return int(min(by_cpu, by_memory))
+    return pods_per_node(machine_type, parse_quantity(requests["cpu"]), parse_quantity(requests["memory"]))
 
 
 def node_pool_holds_hpa_minimum(args: StackValidationArgs, report_violation: ReportViolation) -> None:
@@ -251,64 +241,3 @@ def node_pool_holds_hpa_minimum(args: StackValidationArgs, report_violation: Rep
                     "some replicas would never run. Raise maxNodes or lower minReplicas.",
                     pool.urn,
                 )
-
-
-POLICIES = [
-    ResourceValidationPolicy(
-        name="deployment-requests-and-probes",
-        description="Containers declare CPU and memory requests, a readiness probe, and a liveness or startup probe.",
-        validate=deployment_requests_and_probes,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-    ResourceValidationPolicy(
-        name="images-pinned",
-        description="Container images are pinned by version tag or digest.",
-        validate=images_pinned,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-    ResourceValidationPolicy(
-        name="bucket-private-and-uniform",
-        description="Buckets use uniform access, enforce public access prevention and are granted to no one public.",
-        validate=bucket_private_and_uniform,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-    ResourceValidationPolicy(
-        name="load-balancer-ranges-not-world",
-        description="Configured load balancer source ranges do not include the whole internet.",
-        validate=load_balancer_ranges_not_world,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-    ResourceValidationPolicy(
-        name="load-balancer-has-ranges",
-        description="Load balancers name the ranges that may reach them (advice: the lab leaves them open).",
-        validate=load_balancer_has_ranges,
-        enforcement_level=EnforcementLevel.ADVISORY,
-    ),
-    ResourceValidationPolicy(
-        name="cluster-deletion-protection",
-        description="The cluster sets deletion protection explicitly, and as the stack's policy config expects.",
-        validate=cluster_deletion_protection,
-        enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=PolicyConfigSchema(
-            properties={"deletionProtection": {"type": "boolean", "description": "the stack's deletionProtection"}}
-        ),
-    ),
-    ResourceValidationPolicy(
-        name="gpu-drivers-and-tolerations",
-        description="GPU node pools have GKE install drivers, and pods that ask for a GPU tolerate the GPU taint.",
-        validate=gpus_have_drivers_and_tolerations,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-    StackValidationPolicy(
-        name="hpa-owns-replicas",
-        description="A Deployment scaled by an HPA declares no replica count.",
-        validate=hpa_owns_replicas,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-    StackValidationPolicy(
-        name="node-pool-holds-hpa-minimum",
-        description="The node pool can hold at least the HPA's minimum number of serving pods.",
-        validate=node_pool_holds_hpa_minimum,
-        enforcement_level=EnforcementLevel.MANDATORY,
-    ),
-]

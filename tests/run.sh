@@ -6,10 +6,13 @@ cd "$(dirname "$0")/.."
 venv=.venv
 bash tests/venv.sh
 
-echo "== ruff"
+echo "== ruff (lint and format)"
 "$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
 echo "== pyright"
 "$venv/bin/pyright" --pythonpath "$venv/bin/python"
+echo "== docs/settings.md against Pulumi.yaml"
+"$venv/bin/python" tools/settings_table.py --check
 # Locust patches the process with gevent, which hangs the Pulumi runtime: one pytest run each.
 echo "== Pulumi program under mocks"
 "$venv/bin/python" -m pytest tests/infra

@@ -2,7 +2,7 @@
 
 Runs only with TFSERVING_E2E_PROJECT set (and credentials, the Pulumi CLI and
 PULUMI_CONFIG_PASSPHRASE); otherwise it is skipped with a line that says how to run it.
-It costs what the stack costs for about 40 minutes (see the README).
+It costs what the stack costs for about 40 minutes (docs/testing.md).
 """
 
 from __future__ import annotations

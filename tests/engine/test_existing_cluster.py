@@ -33,8 +33,9 @@ from infra.warm_capacity import (
     SERVING_PRIORITY_CLASS,
 )
 from loadtest.report_server import READY_MARK
-from localcluster.controlplane import ControlPlane, free_port
+from localcluster.controlplane import ControlPlane
 from localcluster.engine import REPO, make_stack, printer
+from localcluster.processes import free_port
 from tests.engine.engine import run_tool
 from tests.engine.pod_network import PodNetwork
 

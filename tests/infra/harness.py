@@ -71,6 +71,7 @@ class Registered:
     dependencies: list[str]
     ignore_changes: list[str]
     custom_timeouts: dict[str, str]
+    protect: bool = False
 
 
 @dataclass
@@ -128,7 +129,7 @@ class ComputingMocks(pulumi.runtime.Mocks):
             state["status"] = {"loadBalancer": {"ingress": [{"ip": EXTERNAL_IP}]}}
         return state.get("id", f"{args.name}-id"), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 
@@ -152,9 +153,14 @@ class RecordingMonitor(MockMonitor):
                     dependencies=list(request.dependencies),
                     ignore_changes=list(request.ignoreChanges),
                     custom_timeouts={"create": timeouts.create, "update": timeouts.update},
+                    protect=bool(request.protect),
                 )
             )
         return response
+
+
+def _run_main(project_dir: Path) -> None:
+    runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
 
 def run_program(config: dict[str, str], stack: str = "dev", project_dir: Path = PROJECT_DIR) -> Deployment:
@@ -165,14 +171,14 @@ def run_program(config: dict[str, str], stack: str = "dev", project_dir: Path = 
     pulumi.runtime.set_all_config(config)
     monitor = RecordingMonitor(ComputingMocks())
     pulumi.runtime.set_mocks(monitor.mocks, project="tfserving-gke", stack=stack, preview=False, monitor=monitor)
-    SETTINGS.rpc_manager.clear()
-    SETTINGS.outputs.clear()
+    # Pulumi's private runtime state, reset between programs; pulumi is pinned exactly (requirements.txt), and a
+    # new pin is taken only with the tests passing.
+    SETTINGS.rpc_manager.clear()  # pyright: ignore[reportAttributeAccessIssue]
+    SETTINGS.outputs.clear()  # pyright: ignore[reportAttributeAccessIssue]
     previous_dir = Path.cwd()
     os.chdir(project_dir)
     try:
-        loop.run_until_complete(
-            run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__"))
-        )
+        loop.run_until_complete(run_pulumi_func(lambda: _run_main(project_dir)))
         root = pulumi.runtime.get_root_resource()
         outputs, secrets = {}, set()
         for key, value in getattr(root, "outputs", {}).items():
@@ -205,3 +211,8 @@ def refused_settings(monkeypatch, config: dict[str, str], stack: str = "dev") ->
         assert [kind for kind in registered if kind != "pulumi:pulumi:Stack"] == [], "nothing may be registered"
         return str(error)
     raise AssertionError("the program accepted settings it must refuse")
+
+
+def failure(monkeypatch, **overrides) -> str:
+    """The one-line refusal of stack dev with these settings changed."""
+    return refused_settings(monkeypatch, stack_config("dev", **overrides))

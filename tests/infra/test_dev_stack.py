@@ -2,7 +2,7 @@
 
 import json
 
-from tests.infra.harness import EXTERNAL_IP, TEST_PROJECT_ID, Deployment
+from tests.infra.harness import EXTERNAL_IP, TEST_PROJECT_ID, Deployment, run_program, stack_config
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -142,8 +142,15 @@ def test_deployment_waits_for_the_model_copy_and_its_identity(dev):
 
 
 def test_config_change_rolls_the_pods(dev):
-    annotations = dev.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
-    assert len(annotations["tfserving.dev/config-hash"]) == 16
+    def config_hash(deployment) -> str:
+        return deployment.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"][
+            "tfserving.dev/config-hash"
+        ]
+
+    # The same settings give the same pod template; a change in what TF Serving reads gives a new one.
+    assert config_hash(run_program(stack_config("dev"))) == config_hash(dev)
+    assert config_hash(run_program(stack_config("dev", serverBatching=True))) != config_hash(dev)
+    assert config_hash(run_program(stack_config("dev", modelName="resnet"))) != config_hash(dev)
 
 
 def test_serving_pods_read_the_bucket_through_workload_identity(dev):

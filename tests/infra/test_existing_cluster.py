@@ -6,6 +6,7 @@ The same stack runs on the real engine against a local control plane in tests/en
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -33,11 +34,11 @@ def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def existing(kubeconfig: Path, **overrides: object) -> Deployment:
+def existing(kubeconfig: Path, **overrides: Any) -> Deployment:
     return run_program(stack_config("existing", kubeconfig=str(kubeconfig), **overrides), stack="existing")
 
 
-def refusal(monkeypatch: pytest.MonkeyPatch, stack: str, **overrides: object) -> str:
+def refusal(monkeypatch: pytest.MonkeyPatch, stack: str, **overrides: Any) -> str:
     return refused_settings(monkeypatch, stack_config(stack, **overrides), stack)
 
 

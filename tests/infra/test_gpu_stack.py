@@ -1,14 +1,13 @@
-"""The GPU option (stack gpu), Spot nodes, the refusals of what cannot work, and the cost estimate (issue 11)."""
+"""The GPU option (stack gpu), Spot nodes, the refusals of what cannot work, and the cost estimate."""
 
 import pytest
 
 from infra.cost import CostInputs, hourly_cost
-from tests.infra.harness import TEST_PROJECT_ID, Deployment, run_program, stack_config
-from tests.infra.test_settings import failure
+from tests.infra.harness import TEST_PROJECT_ID, Deployment, failure, run_program, stack_config
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-MIRROR = f"us-central1-docker.pkg.dev/{TEST_PROJECT_ID}/cluster-1-docker-hub"
+MIRROR = f"us-central1-docker.pkg.dev/{TEST_PROJECT_ID}/tfserving-gpu-docker-hub"
 
 
 def serving_pool(deployment: Deployment) -> dict:
@@ -64,7 +63,7 @@ def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gp
     assert repository.inputs["remoteRepositoryConfig"]["dockerRepository"] == {"publicRepository": "DOCKER_HUB"}
     grant = gpu.one("gcp:artifactregistry/repositoryIamMember:RepositoryIamMember")
     assert grant.inputs["role"] == "roles/artifactregistry.reader"
-    assert grant.inputs["member"] == f"serviceAccount:cluster-1-nodes@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
+    assert grant.inputs["member"] == f"serviceAccount:tfserving-gpu-nodes@{TEST_PROJECT_ID}.iam.gserviceaccount.com"
     assert {repository.urn, grant.urn} <= set(gpu.one(DEPLOYMENT).dependencies)
     enabled = {api.inputs["service"]: api.urn for api in gpu.of_type("gcp:projects/service:Service")}
     assert enabled["artifactregistry.googleapis.com"] in repository.dependencies

@@ -1,4 +1,4 @@
-"""The in-cluster load generator's node pool (issue 12): none by default, tainted, empty at rest."""
+"""The in-cluster load generator's node pool: none by default, tainted, empty at rest."""
 
 from tests.infra.harness import EXTERNAL_IP, run_program, stack_config
 

@@ -13,7 +13,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policy import rules
+from policy import pack, rules
 
 OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])
 
@@ -144,7 +144,7 @@ def test_node_pool_must_hold_the_hpa_minimum(dev):
 def test_the_program_passes_the_whole_pack(stack, request):
     deployment = request.getfixturevalue(stack)
     reported: dict[str, list[str]] = {}
-    for policy in rules.POLICIES:
+    for policy in pack.POLICIES:
         found: list[str] = []
         report = lambda message, urn=None, found=found: found.append(message)  # noqa: E731
         if isinstance(policy, ResourceValidationPolicy):
@@ -154,7 +154,7 @@ def test_the_program_passes_the_whole_pack(stack, request):
             policy.validate(stack_args(deployment), report)
         if found:
             reported[policy.name] = found
-    mandatory = {p.name for p in rules.POLICIES if p.enforcement_level == EnforcementLevel.MANDATORY}
+    mandatory = {p.name for p in pack.POLICIES if p.enforcement_level == EnforcementLevel.MANDATORY}
     assert not set(reported) & mandatory, reported
     # The lab's open load balancer draws advice on dev; prod names its ranges.
     assert set(reported) == ({"load-balancer-has-ranges"} if stack in ("dev", "gpu") else set())

@@ -4,12 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from infra.capacity import machine_type_problem, node_capacity
-from tests.infra.harness import refused_settings, run_program, stack_config
-
-
-def failure(monkeypatch, **overrides) -> str:
-    return refused_settings(monkeypatch, stack_config("dev", **overrides))
+from infra.node_fit import machine_type_problem, node_capacity
+from tests.infra.harness import failure, refused_settings, run_program, stack_config
 
 
 @pytest.mark.parametrize(
@@ -35,7 +31,7 @@ def failure(monkeypatch, **overrides) -> str:
         ({"zone": "us-central1"}, "tfserving-gke:zone 'us-central1' is not a zone; use one like us-central1-f"),
         ({"zone": "US-Central1-F"}, "is not a zone"),
         ({"machineType": "n9-mega-4"}, "tfserving-gke:machineType 'n9-mega-4' is not a Compute Engine machine type"),
-        # Found by trying settings that passed validation and then failed at `up` (issue 8, item 11).
+        # Found by trying settings that passed validation and then failed at `up`.
         ({"machineType": "n1-standard-400"}, "n1-standard comes with 1, 2, 4, 8, 16, 32, 64, 96 vCPUs"),
         ({"systemMachineType": "e2-tiny"}, "tfserving-gke:systemMachineType 'e2-tiny' is not a Compute Engine"),
         ({"machineType": "custom-3-4096"}, "a custom type has 1 or an even number of vCPUs, not 3"),
@@ -49,8 +45,11 @@ def failure(monkeypatch, **overrides) -> str:
         ({"image": "TensorFlow/serving:2.8.0"}, "(lowercase repository, no spaces)"),
         ({"image": "tensorflow/serving:"}, "is not an image reference"),
         ({"modelCopyImage": "gcloud"}, "tfserving-gke:modelCopyImage 'gcloud' has no tag or digest"),
-        ({"namespace": "kube-system"}, "tfserving-gke:namespace 'kube-system' is one of Kubernetes' own namespaces"),
-        ({"namespace": "kube-anything"}, "is one of Kubernetes' own namespaces"),
+        (
+            {"namespace": "kube-system"},
+            "tfserving-gke:namespace 'kube-system' is one of Kubernetes' or GKE's own namespaces",
+        ),
+        ({"namespace": "kube-anything"}, "is one of Kubernetes' or GKE's own namespaces"),
         ({"modelFolder": "models/../etc"}, "tfserving-gke:modelFolder 'models/../etc' must be a folder path"),
         ({"modelFolder": ".."}, "without empty, '.' or '..' parts"),
         ({"memoryRequest": 4}, "tfserving-gke:memoryRequest '4' is 4 bytes, too little for TF Serving; give a unit"),
@@ -94,9 +93,11 @@ def test_local_model_directory_needs_a_version_folder(monkeypatch, tmp_path):
     assert "holds no version folder with a SavedModel" in message
 
 
-def test_one_replica_per_node_and_a_pending_fourth_replica_are_the_labs_design():
-    """4 replicas on at most 3 nodes is valid: the 4th stays Pending, as the lab shows."""
-    run_program(stack_config("dev", maxReplicas=4, maxNodes=3))
+def test_one_replica_per_node_and_a_pending_fourth_replica_are_the_labs_design(dev):
+    """More replicas than nodes is accepted, not refused: the lab's 4th replica stays Pending on 3 nodes."""
+    hpa = dev.one("kubernetes:autoscaling/v2:HorizontalPodAutoscaler").inputs["spec"]
+    pool = dev.named("gcp:container/nodePool:NodePool", "gke-pool").inputs
+    assert hpa["maxReplicas"] == 4 > pool["autoscaling"]["maxNodeCount"] == 3
 
 
 @pytest.mark.parametrize(
@@ -134,3 +135,66 @@ def test_the_lab_replica_fits_its_node_after_gkes_daemonsets():
     assert capacity is not None
     assert capacity.schedulable_cpu == Decimal("3.52") >= Decimal(3)
     assert capacity.schedulable_memory_bytes >= 4 * 2**30
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        # A trailing newline (a value pasted from a file) passed every pattern that ended in `$`.
+        ({"zone": "us-central1-f\n"}, "tfserving-gke:zone 'us-central1-f\\n' is not a zone"),
+        ({"clusterName": "cluster-1\n"}, "tfserving-gke:clusterName 'cluster-1\\n' must start with a letter"),
+        ({"nodePoolName": "serving-pool\n"}, "tfserving-gke:nodePoolName 'serving-pool\\n' must start with a letter"),
+        ({"bucketName": "my-bucket\n"}, "tfserving-gke:bucketName 'my-bucket\\n' is not a valid bucket name"),
+        ({"image": "tensorflow/serving:2.8.0\n"}, "tfserving-gke:image 'tensorflow/serving:2.8.0\\n' is not an image"),
+        ({"namespace": "tfserving\n"}, "tfserving-gke:namespace 'tfserving\\n' is not a valid namespace name"),
+        ({"modelName": "resnet\n"}, "tfserving-gke:modelName 'resnet\\n' must be 1-63 letters"),
+        # Names the stack or GKE already own.
+        ({"nodePoolName": "system-pool"}, "'system-pool' is the name of the stack's own system pool"),
+        ({"nodePoolName": "load-pool"}, "'load-pool' is the name of the stack's own load-generator pool"),
+        ({"namespace": "gmp-public"}, "'gmp-public' is one of Kubernetes' or GKE's own namespaces"),
+        ({"namespace": "gmp-system"}, "'gmp-system' is one of Kubernetes' or GKE's own namespaces"),
+        ({"namespace": "gke-managed-cim"}, "is one of Kubernetes' or GKE's own namespaces"),
+        # A bare address is a valid Python network, but Google's APIs want the prefix.
+        (
+            {"controlPlaneAuthorizedNetworks": ["203.0.113.7"]},
+            "tfserving-gke:controlPlaneAuthorizedNetworks entry '203.0.113.7' is not a CIDR range",
+        ),
+        ({"allowedSourceRanges": ["203.0.113.7"]}, "tfserving-gke:allowedSourceRanges entry '203.0.113.7' is not a"),
+        (
+            {"controlPlaneAuthorizedNetworks": [f"10.0.{index}.0/24" for index in range(51)]},
+            "tfserving-gke:controlPlaneAuthorizedNetworks lists 51 ranges; GKE takes at most 50",
+        ),
+        ({"image": "tensorflow/serving:2.8.0-gpu"}, "is TF Serving's GPU build (a pull of several GB) on a CPU stack"),
+        ({"gcp:project": "proj"}, "gcp:project 'proj' is not a project ID"),
+        ({"gcp:project": "1project-123"}, "gcp:project '1project-123' is not a project ID"),
+        # Keys of the project that Pulumi.yaml does not declare: typos the CLI keeps without a word.
+        ({"minReplica": 2}, "tfserving-gke:minReplica is not a setting of this project; did you mean minReplicas?"),
+        ({"MinReplicas": 2}, "tfserving-gke:MinReplicas is not a setting of this project; did you mean minReplicas?"),
+        (
+            {"spareReplica": 1},
+            "did you mean spareReplicas? remove it with `pulumi config rm tfserving-gke:spareReplica`",
+        ),
+    ],
+)
+def test_values_gcp_or_kubernetes_would_refuse_later_are_refused_first(monkeypatch, overrides, expected):
+    assert expected in failure(monkeypatch, **overrides)
+
+
+def test_a_bad_project_is_not_blamed_on_the_bucket_that_was_never_set(monkeypatch):
+    refusal = failure(monkeypatch, **{"gcp:project": "proj"})
+    assert "bucketName" not in refusal
+
+
+@pytest.mark.parametrize("stack", ["_x", "x.", "s" * 64])
+def test_a_stack_name_kubernetes_refuses_as_a_label_value_is_refused(monkeypatch, stack):
+    refusal = refused_settings(monkeypatch, stack_config("dev"), stack=stack)
+    assert f"The stack's name {stack!r} becomes the label app.kubernetes.io/instance" in refusal
+
+
+@pytest.mark.parametrize("machine_type", ["n1-standard-4", "custom-6-16384"])
+def test_valid_values_are_still_accepted(machine_type):
+    deployment = run_program(
+        stack_config("dev", machineType=machine_type, controlPlaneAuthorizedNetworks=["203.0.113.0/24"])
+    )
+    pool = deployment.named("gcp:container/nodePool:NodePool", "gke-pool").inputs
+    assert pool["nodeConfig"]["machineType"] == machine_type

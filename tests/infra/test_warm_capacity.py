@@ -1,8 +1,7 @@
-"""New replicas serve within seconds, and each serves more (issue 10): warm spares, priorities, the HPA's
+"""New replicas serve within seconds, and each serves more: warm spares, priorities, the HPA's
 profile, TF Serving's flags as settings, Ready meaning warm, and server-side metrics."""
 
-from tests.infra.harness import Deployment, run_program, stack_config
-from tests.infra.test_settings import failure
+from tests.infra.harness import Deployment, failure, run_program, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
+import stat
 import subprocess
 import sys
 import urllib.request
@@ -86,3 +88,40 @@ def constant_load(url, report_dir, *options, users=4, seconds="3s"):
     """`python -m loadtest` with a constant load of `users` for `seconds`, all users started at once."""
     return run_module("loadtest", "--host", url, "--users", str(users), "--spawn-rate", str(users),
                       "--run-time", seconds, "--report-dir", str(report_dir), *options)  # fmt: skip
+
+
+# One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
+# an API error interrupts one sample, the node joins and the replica becomes ready.
+RUNNING, UNSCHEDULABLE, CREATING = ["Running", None], ["Pending", "Unschedulable"], ["Pending", "ContainerCreating"]
+SCRIPT = [
+    {"current": 1, "desired": 1, "ready": 1, "cpu": 20, "pods": [RUNNING], "nodes": 1},
+    {"current": 1, "desired": 2, "ready": 1, "cpu": 95, "pods": [RUNNING, UNSCHEDULABLE], "nodes": 1},
+    {"current": 2, "desired": 2, "ready": 1, "cpu": 97, "pods": [RUNNING, UNSCHEDULABLE], "nodes": 1},
+    {"error": True},
+    {"current": 2, "desired": 2, "ready": 1, "cpu": 96, "pods": [RUNNING, CREATING], "nodes": 2},
+    {"current": 2, "desired": 2, "ready": 2, "cpu": 55, "pods": [RUNNING, RUNNING], "nodes": 2},
+]
+
+
+def kubeconfig_for(url: str, path) -> str:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "double", "cluster": {"server": url}}],
+        "contexts": [{"name": "double", "context": {"cluster": "double", "user": "double"}}],
+        "current-context": "double",
+        "users": [{"name": "double", "user": {"token": "test"}}],
+    }
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def path_with(tmp_path, pulumi_script: str | None) -> dict:
+    """An environment whose PATH has python and, if given, a stand-in `pulumi` command."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if pulumi_script is not None:
+        pulumi = bin_dir / "pulumi"
+        pulumi.write_text(f"#!{sys.executable}\n{pulumi_script}")
+        pulumi.chmod(pulumi.stat().st_mode | stat.S_IEXEC)
+    return {**os.environ, "PATH": f"{bin_dir}:{os.path.dirname(sys.executable)}"}

@@ -39,6 +39,7 @@ class Cluster:
     created: ClassVar[list[dict]] = []
     deleted: ClassVar[list[str]] = []
     predictions: ClassVar[list[str]] = []
+    log_follows: ClassVar[list[str]] = []
     manifest_reads: ClassVar[list[int]] = [0]
     lock = threading.Lock()
 
@@ -129,6 +130,7 @@ def predict(path: str, body: bytes) -> tuple[int, bytes | dict]:
 
 def stream_log(handler) -> None:
     """The master's log, followed: all of it, or one line and then nothing ("hang")."""
+    Cluster.log_follows.append(handler.path)
     if Cluster.behaviour.get("hang"):
         handler.send_response(200)
         handler.send_header("Content-Type", "text/plain")

@@ -1,4 +1,4 @@
-"""`python -m loadtest --in-cluster` against the loopback Kubernetes API double (issue 12): the objects it creates,
+"""`python -m loadtest --in-cluster` against the loopback Kubernetes API double: the objects it creates,
 each valid for Kubernetes, the reports it brings back, and the namespace deleted however the run ends."""
 
 import base64
@@ -15,9 +15,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import latest_version
 
-from tests.loadtest.conftest import PROJECT_DIR, default_sigint, run_module
-from tests.loadtest.test_cli_errors import path_with
-from tests.loadtest.test_watch import SCRIPT, kubeconfig_for
+from tests.loadtest.conftest import PROJECT_DIR, SCRIPT, default_sigint, kubeconfig_for, path_with, run_module
 
 REPORTS = {
     "locust_stats.csv": "Type,Name,Request Count\nPOST,/v1/models/image_classifier/versions/1:predict,40\n",
@@ -256,10 +254,11 @@ def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path):
         cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=default_sigint,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(recorded(api, "created")) < 5:
+    # Ctrl+C while the run follows the master's log, with every object created.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not recorded(api, "log_follows"):
         time.sleep(0.2)
-    time.sleep(1)
+    assert len(recorded(api, "created")) == 5
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr

@@ -19,32 +19,16 @@ from loadtest.timeline import (
     pending_by_reason,
     render_chart,
 )
-from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, default_sigint, run_module
-
-# One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,
-# an API error interrupts one sample, the node joins and the replica becomes ready.
-RUNNING, UNSCHEDULABLE, CREATING = ["Running", None], ["Pending", "Unschedulable"], ["Pending", "ContainerCreating"]
-SCRIPT = [
-    {"current": 1, "desired": 1, "ready": 1, "cpu": 20, "pods": [RUNNING], "nodes": 1},
-    {"current": 1, "desired": 2, "ready": 1, "cpu": 95, "pods": [RUNNING, UNSCHEDULABLE], "nodes": 1},
-    {"current": 2, "desired": 2, "ready": 1, "cpu": 97, "pods": [RUNNING, UNSCHEDULABLE], "nodes": 1},
-    {"error": True},
-    {"current": 2, "desired": 2, "ready": 1, "cpu": 96, "pods": [RUNNING, CREATING], "nodes": 2},
-    {"current": 2, "desired": 2, "ready": 2, "cpu": 55, "pods": [RUNNING, RUNNING], "nodes": 2},
-]
-
-
-def kubeconfig_for(url: str, path) -> str:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "double", "cluster": {"server": url}}],
-        "contexts": [{"name": "double", "context": {"cluster": "double", "user": "double"}}],
-        "current-context": "double",
-        "users": [{"name": "double", "user": {"token": "test"}}],
-    }
-    path.write_text(json.dumps(config))
-    return str(path)
+from tests.loadtest.conftest import (
+    PROJECT_DIR,
+    RUNNING,
+    SCRIPT,
+    constant_load,
+    csv_rows,
+    default_sigint,
+    kubeconfig_for,
+    run_module,
+)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from infra.cluster import LOAD_POOL_NAME, SERVING_TAINT_KEY, SYSTEM_POOL_NAME
+from infra.node_pools import LOAD_POOL_NAME, SERVING_TAINT_KEY, SYSTEM_POOL_NAME
 from infra.settings import project_defaults
 from localcluster.nodes import allocatable, node_manifest, stack_pools
 from localcluster.stages import READY_AT, stages
@@ -25,6 +25,7 @@ def test_the_pools_are_the_stacks_at_their_largest() -> None:
     assert pools[SYSTEM_POOL_NAME].taint is None
     assert pools[LOAD_POOL_NAME].taint is not None
     node = node_manifest(serving, 0)
+    assert node.metadata is not None and node.metadata.labels is not None
     assert node.metadata.labels["cloud.google.com/gke-nodepool"] == serving.name
     assert node.metadata.annotations == {"kwok.x-k8s.io/node": "fake"}
 

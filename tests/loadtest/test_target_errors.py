@@ -1,22 +1,8 @@
 """The CLI finds its target from the stack or --host, and stops with a clear message when it cannot."""
 
-import os
 import socket
-import stat
-import sys
 
-from tests.loadtest.conftest import run_module
-
-
-def path_with(tmp_path, pulumi_script: str | None) -> dict:
-    """An environment whose PATH has python and, if given, a stand-in `pulumi` command."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    if pulumi_script is not None:
-        pulumi = bin_dir / "pulumi"
-        pulumi.write_text(f"#!{sys.executable}\n{pulumi_script}")
-        pulumi.chmod(pulumi.stat().st_mode | stat.S_IEXEC)
-    return {**os.environ, "PATH": f"{bin_dir}:{os.path.dirname(sys.executable)}"}
+from tests.loadtest.conftest import path_with, run_module
 
 
 def closed_port() -> int:

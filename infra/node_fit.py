@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from kubernetes.utils.quantity import parse_quantity
+
 GIB = Decimal(2**30)
 MIB = Decimal(2**20)
 
@@ -138,14 +140,14 @@ def machine_type_problem(machine_type: str) -> str | None:
     """Why Compute Engine has no such machine type, or None when it has."""
     if machine_type in SHARED_CORE_TYPES:
         return None
-    if custom := _CUSTOM.match(machine_type):
+    if custom := _CUSTOM.fullmatch(machine_type):
         vcpus, memory_mib = int(custom["vcpus"]), int(custom["memory_mib"])
         if vcpus < 1 or (vcpus > 1 and vcpus % 2):
             return f"a custom type has 1 or an even number of vCPUs, not {vcpus}"
         if memory_mib % 256:
             return f"a custom type's memory is a multiple of 256 MB, not {memory_mib}"
         return None
-    predefined = _PREDEFINED.match(machine_type)
+    predefined = _PREDEFINED.fullmatch(machine_type)
     if not predefined:
         return "it is not FAMILY-standard|highmem|highcpu-N, custom-CPUS-MEMORY_MB or " + "/".join(SHARED_CORE_TYPES)
     sizes = _VCPU_SIZES.get((predefined["family"], predefined["klass"]))
@@ -161,10 +163,26 @@ def node_capacity(machine_type: str) -> NodeCapacity | None:
     """The capacity of an existing predefined or custom machine type; None when unknown or shared-core."""
     if machine_type_problem(machine_type) is not None or machine_type in SHARED_CORE_TYPES:
         return None
-    if custom := _CUSTOM.match(machine_type):
+    if custom := _CUSTOM.fullmatch(machine_type):
         return NodeCapacity(machine_type, int(custom["vcpus"]), Decimal(custom["memory_mib"]) * MIB)
-    predefined = _PREDEFINED.match(machine_type)
+    predefined = _PREDEFINED.fullmatch(machine_type)
     assert predefined is not None
     per_vcpu = _MEMORY_PER_VCPU_GIB[(predefined["family"], predefined["klass"])]
     vcpus = int(predefined["vcpus"])
     return NodeCapacity(machine_type, vcpus, vcpus * per_vcpu * GIB)
+
+
+def pods_per_node(machine_type: str, cpu: Decimal, memory_bytes: Decimal, gpu: bool = False) -> int | None:
+    """Serving pods one node holds after GKE's reservation and its DaemonSets (one per node where each takes the
+    node's GPU); None for a machine type the table lacks."""
+    capacity = node_capacity(machine_type)
+    if capacity is None or cpu <= 0 or memory_bytes <= 0:
+        return None
+    fits = int(min(capacity.schedulable_cpu // cpu, capacity.schedulable_memory_bytes // memory_bytes))
+    return min(fits, 1) if gpu else fits
+
+
+def serving_slots(machine_type: str, max_nodes: int, cpu_request: str, memory_request: str, gpu: bool) -> int | None:
+    """Serving pods the pool holds at its largest; None for a machine type the table lacks."""
+    per_node = pods_per_node(machine_type, parse_quantity(cpu_request), parse_quantity(memory_request), gpu)
+    return None if per_node is None else per_node * max_nodes

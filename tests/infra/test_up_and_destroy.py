@@ -1,10 +1,13 @@
-"""What a first `pulumi up` on a fresh project, a later `up` and `destroy` would otherwise meet (issue 8)."""
+"""What a first `pulumi up` on a fresh project, a later `up` and `destroy` would otherwise meet."""
 
 import re
 
 import pytest
+from kubernetes.utils.quantity import parse_quantity
 
 from infra import apis, timing
+from infra.node_fit import node_capacity
+from infra.node_pools import GPU_RESOURCE
 from tests.infra.harness import TEST_PROJECT_ID, Deployment, run_program, stack_config
 
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -42,11 +45,6 @@ def env(container: dict) -> dict[str, str]:
 
 
 # 1. The model copy
-
-
-def test_no_storage_transfer_job_whose_agent_needs_the_source_buckets_iam(dev):
-    assert not dev.of_type("gcp:storage/transferJob:TransferJob")
-    assert "storagetransfer.googleapis.com" not in {api.inputs["service"] for api in dev.of_type(API)}
 
 
 def test_the_copy_is_a_job_in_the_cluster_from_the_public_source_into_the_model_folder(dev):
@@ -229,9 +227,20 @@ def test_gkes_own_pods_get_a_small_system_pool_and_serving_nodes_keep_to_serving
     assert "tolerations" not in copy_pod, "the copy runs on the system pool, never in a serving replica's room"
 
 
-@pytest.mark.parametrize("stack", ["dev", "prod"])
-def test_every_stack_fits_one_replica_per_serving_node(stack):
-    run_program(stack_config(stack), stack=stack)
+@pytest.mark.parametrize(("stack", "per_node"), [("dev", 1), ("prod", 1), ("gpu", 1)])
+def test_each_example_stack_fits_its_serving_replicas_on_its_nodes(stack, per_node):
+    """The settings are accepted, and the serving pool's nodes each hold the replicas the stack's comments say."""
+    deployment = run_program(stack_config(stack), stack=stack)
+    pool = deployment.named("gcp:container/nodePool:NodePool", "gke-pool").inputs
+    pod = deployment.named(DEPLOYMENT, "serving-deployment").inputs["spec"]["template"]["spec"]
+    resources = next(c for c in pod["containers"] if c["name"] == "tf-serving")["resources"]
+    capacity = node_capacity(pool["nodeConfig"]["machineType"])
+    assert capacity is not None
+    fits = min(capacity.schedulable_cpu // parse_quantity(resources["requests"]["cpu"]),
+               capacity.schedulable_memory_bytes // parse_quantity(resources["requests"]["memory"]))  # fmt: skip
+    if GPU_RESOURCE in resources.get("limits", {}):
+        fits = min(fits, len(pool["nodeConfig"]["guestAccelerators"]))
+    assert fits == per_node
 
 
 def test_no_traffic_may_reach_the_copy(dev):
@@ -240,3 +249,14 @@ def test_no_traffic_may_reach_the_copy(dev):
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     assert policy["spec"]["policyTypes"] == ["Ingress"]
     assert "ingress" not in policy["spec"]
+
+
+def test_deletion_protection_stops_destroy_before_anything_is_deleted(dev):
+    """Pulumi's protect on the cluster fails `destroy` in its preview; GKE's flag alone fails only at the cluster,
+    after every Kubernetes object and pool is gone (a bare control plane that bills)."""
+    prod = run_program(stack_config("prod"), stack="prod")
+    protected = prod.one("gcp:container/cluster:Cluster")
+    assert protected.inputs["deletionProtection"] is True and protected.protect is True
+    assert dev.one("gcp:container/cluster:Cluster").protect is False
+    # Only the cluster: a protected Job or pool could not be replaced by a later `up`.
+    assert [r.name for r in prod.resources if r.protect] == [protected.name]

@@ -1,4 +1,4 @@
-"""When things go wrong, the load test and the watcher say so, through the real CLI (issue 9).
+"""When things go wrong, the load test and the watcher say so, through the real CLI.
 
 Each case asserts the exit status and the message, and that no traceback reaches the user.
 """
@@ -13,8 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.loadtest.conftest import PROJECT_DIR, constant_load, csv_rows, default_sigint, run_module
-from tests.loadtest.test_watch import SCRIPT, kubeconfig_for
+from tests.loadtest.conftest import (
+    PROJECT_DIR,
+    SCRIPT,
+    constant_load,
+    csv_rows,
+    default_sigint,
+    kubeconfig_for,
+    run_module,
+)
 
 
 def no_traceback(run) -> None:

@@ -1,0 +1,135 @@
+"""A rollout on a full serving pool, on Kubernetes' own Deployment controller and scheduler: the program's strategy
+completes, where Kubernetes' default (25 % / 25 %) leaves the new pod Pending and the rollout stuck.
+
+The Deployment is the serving pods' shape (the lab's 3-CPU request, one per n1-standard-4 node, the serving pool's
+selector and taint), at the HPA's worst case for a rollout: as many replicas as the pool has nodes.
+"""
+
+# pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalIterable=false
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from infra.node_fit import serving_slots
+from infra.node_pools import NODE_POOL_LABEL, SERVING_TAINT_KEY, SERVING_TAINT_VALUE
+from infra.serving import rollout_strategy
+from infra.settings import project_defaults
+
+pytestmark = pytest.mark.timeout(300)
+DEFAULTS = project_defaults()
+NODES = int(str(DEFAULTS["maxNodes"]))
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while not (value := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout_s:.0f} s")
+        time.sleep(0.25)
+    return value
+
+
+def deployment(name: str, strategy: dict | None) -> dict:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": NODES,
+            "selector": {"matchLabels": labels},
+            **({"strategy": strategy} if strategy else {}),
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "nodeSelector": {NODE_POOL_LABEL: str(DEFAULTS["nodePoolName"])},
+                    "tolerations": [
+                        {
+                            "key": SERVING_TAINT_KEY,
+                            "operator": "Equal",
+                            "value": SERVING_TAINT_VALUE,
+                            "effect": "NoSchedule",
+                        }
+                    ],
+                    "containers": [
+                        {
+                            "name": "tf-serving",
+                            "image": "tensorflow/serving:2.8.0",
+                            "resources": {
+                                "requests": {
+                                    "cpu": str(DEFAULTS["cpuRequest"]),
+                                    "memory": str(DEFAULTS["memoryRequest"]),
+                                }
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def programs_strategy() -> dict:
+    slots = serving_slots(str(DEFAULTS["machineType"]), NODES, str(DEFAULTS["cpuRequest"]),
+                          str(DEFAULTS["memoryRequest"]), gpu=False)  # fmt: skip
+    assert slots == NODES, "one replica per serving node: the pool is full at maxNodes replicas"
+    rolling = rollout_strategy(slots).rolling_update
+    assert rolling is not None
+    return {"type": "RollingUpdate",
+            "rollingUpdate": {"maxSurge": rolling.max_surge, "maxUnavailable": rolling.max_unavailable}}  # fmt: skip
+
+
+@pytest.fixture
+def apps(kube: client.ApiClient, request: pytest.FixtureRequest):
+    namespace = f"rollout-{request.node.name.split('_')[2]}"
+    core = client.CoreV1Api(kube)
+    core.create_namespace({"metadata": {"name": namespace}})
+    yield client.AppsV1Api(kube), core, namespace
+    core.delete_namespace(namespace)
+    wait_for(f"namespace {namespace} to go", lambda: not core.list_namespaced_pod(namespace).items, 120)
+
+
+def roll(apps_api: client.AppsV1Api, namespace: str, manifest: dict) -> None:
+    """Deploy on the full pool, wait for every replica to run, then change the pod template."""
+    name = manifest["metadata"]["name"]
+    apps_api.create_namespaced_deployment(namespace, manifest)
+    wait_for(
+        "every replica ready",
+        lambda: apps_api.read_namespaced_deployment(name, namespace).status.ready_replicas == NODES,
+    )
+    patch = {"spec": {"template": {"metadata": {"annotations": {"tfserving.dev/config-hash": "new"}}}}}
+    apps_api.patch_namespaced_deployment(name, namespace, patch)
+
+
+def test_the_programs_strategy_completes_a_rollout_on_a_full_pool(apps) -> None:
+    apps_api, _, namespace = apps
+    roll(apps_api, namespace, deployment("serving", programs_strategy()))
+
+    def rolled_out() -> bool:
+        status = apps_api.read_namespaced_deployment("serving", namespace).status
+        return status.updated_replicas == NODES and status.ready_replicas == NODES and status.replicas == NODES
+
+    wait_for("the rollout to complete", rolled_out)
+
+
+def test_kubernetes_default_strategy_leaves_the_new_pod_pending_on_a_full_pool(apps) -> None:
+    """Why the program sets one: the surge pod finds no node, and no old pod may go first."""
+    apps_api, core, namespace = apps
+    roll(apps_api, namespace, deployment("serving", None))
+
+    def unschedulable_pod() -> bool:
+        return any(
+            condition.reason == "Unschedulable"
+            for pod in core.list_namespaced_pod(namespace).items
+            for condition in (pod.status.conditions or [])
+        )
+
+    wait_for("a new pod to be unschedulable", unschedulable_pod)
+    status = apps_api.read_namespaced_deployment("serving", namespace).status
+    assert (status.updated_replicas or 0) < NODES and status.ready_replicas == NODES
