@@ -43,7 +43,8 @@ def gpu_problems(accelerator: str, zone: str, machine_type: str, image: str) -> 
     if offered is not None and zone_letter not in offered:
         zones = ", ".join(f"{region}-{letter}" for letter in offered)
         problems.append(f"zone {zone} does not offer {accelerator}; choose one of {zones}")
-    family = machine_type.split("-", 1)[0]
+    # "custom-CPUS-MB", without a series, is an N1 custom type (a T4 attaches to it).
+    family = "n1" if machine_type.startswith("custom-") else machine_type.split("-", 1)[0]
     if family not in gpu.machine_families:
         problems.append(
             f"{accelerator} attaches only to {'/'.join(gpu.machine_families)} machine types, not {machine_type}"

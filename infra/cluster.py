@@ -19,6 +19,7 @@ from infra.node_pools import (
     LOAD_TAINT_VALUE,
     SERVING_TAINT_KEY,
     SERVING_TAINT_VALUE,
+    SMALL_POOL_DISK_GB,
     SYSTEM_POOL_MAX_NODES,
     SYSTEM_POOL_NAME,
 )
@@ -73,9 +74,10 @@ class Cluster(pulumi.ComponentResource):
             for role in NODE_ROLES
         ]
 
-        def node_config(machine_type: str, **serving_only):
+        def node_config(machine_type: str, disk_gb: int = SMALL_POOL_DISK_GB, **serving_only):
             return gcp.container.NodePoolNodeConfigArgs(
                 machine_type=machine_type,
+                disk_size_gb=disk_gb,
                 service_account=node_account.email,
                 oauth_scopes=[CLOUD_PLATFORM_SCOPE],
                 workload_metadata_config=gcp.container.NodePoolNodeConfigWorkloadMetadataConfigArgs(
@@ -157,6 +159,9 @@ class Cluster(pulumi.ComponentResource):
             # initial_node_count forces a new pool when it changes, and the autoscaler's resizes change it:
             # it counts at creation only.
             ignore_changes=["initialNodeCount"],
+            # A pool is replaced under the same name (a new machine type or disk): GKE refuses a second pool of
+            # that name, so the old one must go first, or the replacement fails with 409 and every later `up` too.
+            delete_before_replace=True,
         )
 
         def autoscaling_pool(
@@ -195,6 +200,7 @@ class Cluster(pulumi.ComponentResource):
             settings.max_nodes,
             node_config(
                 settings.machine_type,
+                settings.disk_size_gb,
                 taints=taint(SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
                 spot=settings.spot_nodes or None,
                 **_gpu_node_config(settings.accelerator),

@@ -18,7 +18,7 @@ import yaml
 # so a value other than the default would be silently ignored, and is refused instead.
 GKE_ONLY_SETTINGS = (
     "zone", "clusterName", "releaseChannel", "deletionProtection", "machineType", "minNodes", "maxNodes",
-    "initialNodes", "systemMachineType", "accelerator", "spotNodes", "privateNodes",
+    "initialNodes", "diskSizeGb", "systemMachineType", "accelerator", "spotNodes", "privateNodes",
     "controlPlaneAuthorizedNetworks", "bucketName", "modelCopyImage", "modelFolder", "hpaProfile",
     "loadGeneratorNodes",
 )  # fmt: skip

@@ -141,12 +141,8 @@ def machine_type_problem(machine_type: str) -> str | None:
     if machine_type in SHARED_CORE_TYPES:
         return None
     if custom := _CUSTOM.fullmatch(machine_type):
-        vcpus, memory_mib = int(custom["vcpus"]), int(custom["memory_mib"])
-        if vcpus < 1 or (vcpus > 1 and vcpus % 2):
-            return f"a custom type has 1 or an even number of vCPUs, not {vcpus}"
-        if memory_mib % 256:
-            return f"a custom type's memory is a multiple of 256 MB, not {memory_mib}"
-        return None
+        return _custom_problem(custom["family"] or "n1", int(custom["vcpus"]), int(custom["memory_mib"]),
+                               machine_type.endswith("-ext"))  # fmt: skip
     predefined = _PREDEFINED.fullmatch(machine_type)
     if not predefined:
         return "it is not FAMILY-standard|highmem|highcpu-N, custom-CPUS-MEMORY_MB or " + "/".join(SHARED_CORE_TYPES)
@@ -156,6 +152,40 @@ def machine_type_problem(machine_type: str) -> str | None:
     if int(predefined["vcpus"]) not in sizes:
         family_class = f"{predefined['family']}-{predefined['klass']}"
         return f"{family_class} comes with {', '.join(map(str, sizes))} vCPUs"
+    return None
+
+
+# Custom machine types per series: the vCPU counts allowed and the MB of memory per vCPU; extended memory
+# ("-ext") lifts the maximum where the series has it. From Google's own helper, golang-samples
+# compute/instances/custom-machine-type/create_with_helper.go. No prefix ("custom-4-15360") is N1.
+_CUSTOM_LIMITS: dict[str, tuple[tuple[int, ...], str, int, int, bool]] = {
+    "n1": ((1, *range(2, 97, 2)), "1, or an even number up to 96,", 922, 6656, True),
+    "n2": (
+        (*range(2, 33, 2), *range(36, 129, 4)),
+        "an even number up to 32, then a multiple of 4 up to 128,",
+        512,
+        8192,
+        True,
+    ),
+    "n2d": ((2, 4, 8, 16, 32, 48, 64, 80, 96), "2, 4, 8, 16, 32, 48, 64, 80 or 96", 512, 8192, True),
+    "e2": (tuple(range(2, 33, 2)), "an even number from 2 to 32,", 512, 8192, False),
+}
+
+
+def _custom_problem(family: str, vcpus: int, memory_mib: int, extended: bool) -> str | None:
+    if family not in _CUSTOM_LIMITS:
+        return f"custom types exist for {', '.join(_CUSTOM_LIMITS)}, not {family}"
+    cores, allowed, least, most, can_extend = _CUSTOM_LIMITS[family]
+    series = f"{family.upper()} custom types"
+    if vcpus not in cores:
+        return f"{series} have {allowed} vCPUs, not {vcpus}"
+    if memory_mib % 256:
+        return f"a custom type's memory is a multiple of 256 MB, not {memory_mib}"
+    if memory_mib < least * vcpus:
+        return f"{series} have at least {least} MB per vCPU ({least * vcpus} for {vcpus})"
+    if memory_mib > most * vcpus and not (extended and can_extend):
+        extend = " (or add -ext for extended memory)" if can_extend else ""
+        return f"{series} have at most {most} MB per vCPU ({most * vcpus} for {vcpus}){extend}"
     return None
 
 

@@ -5,6 +5,9 @@ Kept apart from the cluster component so that placement, cost and the local clus
 
 SYSTEM_POOL_NAME = "system-pool"
 SYSTEM_POOL_MAX_NODES = 2
+# Boot disks of the pools that hold no model and only small images (GKE's own pods, the copy Job, Locust):
+# GKE's 100 GB default would count 100 GB a node against the project's SSD_TOTAL_GB quota (pd-balanced).
+SMALL_POOL_DISK_GB = 30
 # In-cluster Locust workers (loadGeneratorNodes): a small machine, two worker processes per node, none at rest.
 LOAD_POOL_NAME = "load-pool"
 LOAD_POOL_MACHINE_TYPE = "e2-standard-2"

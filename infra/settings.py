@@ -126,6 +126,8 @@ def load_settings() -> Settings:
         min_nodes=read.integer("minNodes", 0, 1000),
         max_nodes=read.integer("maxNodes", 1, 1000),
         initial_nodes=read.integer("initialNodes", 0, 1000),
+        # GKE's least boot disk is 10 GB; the serving image (4 GB for the GPU build) and its logs want more.
+        disk_size_gb=read.integer("diskSizeGb", 20, 65536),
         system_machine_type=read.text("systemMachineType"),
         accelerator=None if read.text("accelerator") == NONE else read.text("accelerator"),
         spot_nodes=read.flag("spotNodes"),

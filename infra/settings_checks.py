@@ -8,16 +8,25 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from infra.accelerators import ACCELERATORS, gpu_problems
-from infra.node_fit import DAEMONSET_CPU, DAEMONSET_MEMORY_BYTES, GIB, MIB, machine_type_problem, node_capacity
+from infra.node_fit import (
+    DAEMONSET_CPU,
+    DAEMONSET_MEMORY_BYTES,
+    GIB,
+    MIB,
+    SHARED_CORE_TYPES,
+    machine_type_problem,
+    node_capacity,
+    pods_per_node,
+)
 from infra.node_pools import LOAD_POOL_NAME, SYSTEM_POOL_NAME
 from infra.settings_values import ClusterSettings, ModelSettings, ServingSettings
 from infra.validators import (
     bucket_name_problem,
     check_cidrs,
     check_image,
+    cpu_quantity,
     is_folder_path,
     memory_quantity,
-    positive_quantity,
 )
 
 RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
@@ -80,6 +89,11 @@ def check_cluster(cluster: ClusterSettings, name_of: Callable[[str], str], probl
         cluster.control_plane_authorized_networks, name_of("controlPlaneAuthorizedNetworks"), problems,
         most=AUTHORIZED_NETWORKS_MOST,
     )  # fmt: skip
+    if cluster.machine_type in SHARED_CORE_TYPES:
+        problems.append(
+            f"{name_of('machineType')} {cluster.machine_type!r} is a shared-core type (under 1 CPU for pods): "
+            "it cannot hold a serving replica; choose a dedicated-core type like n1-standard-4."
+        )
     machine_types = (("machineType", cluster.machine_type), ("systemMachineType", cluster.system_machine_type))
     for key, machine_type in machine_types:
         problem = machine_type_problem(machine_type)
@@ -149,26 +163,23 @@ def check_serving(
             f"({serving.max_replicas}); lower minReplicas or raise maxReplicas."
         )
     check_cidrs(serving.allowed_source_ranges, name_of("allowedSourceRanges"), problems)
-    # One serving-sized pod per serving node: warm spares and the minimum replicas each need a node of their own.
-    needed = serving.spare_replicas + serving.min_replicas
-    if cluster is not None and serving.spare_replicas and needed > cluster.max_nodes:
-        problems.append(
-            f"{name_of('spareReplicas')} ({serving.spare_replicas}) plus {name_of('minReplicas')} "
-            f"({serving.min_replicas}) need {serving.spare_replicas + serving.min_replicas} serving nodes, above "
-            f"{name_of('maxNodes')} ({cluster.max_nodes}); lower spareReplicas or raise maxNodes."
-        )
 
-    cpu = positive_quantity(serving.cpu_request, name_of("cpuRequest"), "3 or 2500m", problems)
+    cpu = cpu_quantity(serving.cpu_request, name_of("cpuRequest"), "3 or 2500m", problems)
     memory = memory_quantity(serving.memory_request, name_of("memoryRequest"), "4Gi or 4096Mi", problems)
-    memory_limit = memory_quantity(serving.memory_limit, name_of("memoryLimit"), "4Gi or 6Gi", problems)
+    # An empty memoryLimit takes the request's value: then it is the request's problem, said once.
+    limit_set = serving.memory_limit != serving.memory_request
+    memory_limit = (
+        memory_quantity(serving.memory_limit, name_of("memoryLimit"), "4Gi or 6Gi", problems) if limit_set else memory
+    )
     if memory is not None and memory_limit is not None and memory_limit < memory:
         problems.append(
             f"{name_of('memoryLimit')} ({serving.memory_limit}) is below {name_of('memoryRequest')} "
             f"({serving.memory_request}); raise memoryLimit or leave it empty to equal the request."
         )
     capacity = node_capacity(cluster.machine_type) if cluster is not None else None
-    if capacity is None:
+    if cluster is None or capacity is None:
         return
+    _check_slots(serving, cluster, cpu, memory, name_of, problems)
     daemonsets = f"{DAEMONSET_CPU} CPU / {DAEMONSET_MEMORY_BYTES // MIB}Mi"
     overhead = f"after GKE's reservation and the {daemonsets} its DaemonSets take"
     if cpu is not None and cpu > capacity.schedulable_cpu:
@@ -183,4 +194,27 @@ def check_serving(
             f"{name_of('memoryRequest')} ({serving.memory_request}) cannot fit a {capacity.machine_type} "
             f"node, which leaves {schedulable_gib}Gi to a pod {overhead}; lower memoryRequest or choose "
             "a larger machineType."
+        )
+
+
+def _check_slots(
+    serving: ServingSettings,
+    cluster: ClusterSettings,
+    cpu: Decimal | None,
+    memory: Decimal | None,
+    name_of: Callable[[str], str],
+    problems: list[str],
+) -> None:
+    """The minimum replicas and the warm spares must all fit the pool at its largest, at the pods a node really holds
+    (one per GPU node)."""
+    if cpu is None or memory is None:
+        return
+    per_node = pods_per_node(cluster.machine_type, cpu, memory, gpu=cluster.accelerator is not None)
+    needed = serving.min_replicas + serving.spare_replicas
+    if per_node and needed > per_node * cluster.max_nodes:
+        spares = f" plus {name_of('spareReplicas')} ({serving.spare_replicas})" if serving.spare_replicas else ""
+        problems.append(
+            f"{name_of('minReplicas')} ({serving.min_replicas}){spares} need {needed} serving pods, but "
+            f"{name_of('maxNodes')} ({cluster.max_nodes}) nodes hold {per_node * cluster.max_nodes} at "
+            f"{per_node} per {cluster.machine_type} node; raise maxNodes or lower minReplicas or spareReplicas."
         )

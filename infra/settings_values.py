@@ -42,6 +42,7 @@ class ClusterSettings:
     min_nodes: int
     max_nodes: int
     initial_nodes: int
+    disk_size_gb: int
     system_machine_type: str
     # None for CPU serving (the lab), else the GPU type each serving node carries.
     accelerator: str | None

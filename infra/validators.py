@@ -89,12 +89,32 @@ def positive_quantity(raw: str, key: str, example: str, problems: list[str]) -> 
 
 
 def memory_quantity(raw: str, key: str, example: str, problems: list[str]) -> Decimal | None:
-    """A memory quantity with a unit: a bare number means bytes, which is never what a pod needs."""
+    """A memory quantity TF Serving can live in: a bare number means bytes (`4` is 4 bytes, as an unquoted YAML 4
+    becomes), which is refused below the floor; `4e9` and `4Gi` are both valid Kubernetes quantities."""
     value = positive_quantity(raw, key, example, problems)
-    if value is not None and (raw[-1:].isdigit() or value < MEMORY_FLOOR):
+    if value is not None and value < MEMORY_FLOOR:
         problems.append(
             f"{key} {raw!r} is {value} bytes, too little for TF Serving; give a unit, like {example} "
             "(YAML turns an unquoted 4 into 4 bytes)."
         )
+        return None
+    return value
+
+
+# The API server rounds a CPU quantity up to a millicore; below this a replica cannot serve ResNet101 at all.
+CPU_FLOOR = Decimal("0.1")
+
+
+def cpu_quantity(raw: str, key: str, example: str, problems: list[str]) -> Decimal | None:
+    """A CPU quantity in whole millicores (Kubernetes' precision), of at least CPU_FLOOR."""
+    value = positive_quantity(raw, key, example, problems)
+    if value is None:
+        return None
+    if value * 1000 != (value * 1000).to_integral_value():
+        problems.append(f"{key} {raw!r} is finer than a millicore, Kubernetes' precision; write it like {example}.")
+        return None
+    if value < CPU_FLOOR:
+        floor = f"{CPU_FLOOR * 1000:.0f}m"
+        problems.append(f"{key} {raw!r} is below {floor}, too little to serve; write it like {example}.")
         return None
     return value

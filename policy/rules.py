@@ -19,7 +19,7 @@ from pulumi_policy import (
 
 from infra.labels import COMPONENT_LABEL, PLACEHOLDER_COMPONENT
 from infra.node_fit import pods_per_node
-from infra.node_pools import GPU_RESOURCE
+from infra.node_pools import GPU_RESOURCE, NODE_POOL_LABEL
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
@@ -228,7 +228,12 @@ def node_pool_holds_hpa_minimum(args: StackValidationArgs, report_violation: Rep
         containers = _containers(deployment.props)
         requests = ((containers[0].get("resources") or {}).get("requests") or {}) if containers else {}
         minimum = int(spec.get("minReplicas") or 1)
-        for pool in pools:
+        # The pool the serving pods select; a pod that selects none may land on any, so it is not checked.
+        selector = (((deployment.props.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+            "nodeSelector"
+        ) or {}
+        selected = selector.get(NODE_POOL_LABEL)
+        for pool in (pool for pool in pools if selected is not None and pool.props.get("name") == selected):
             autoscaling = pool.props.get("autoscaling") or {}
             max_nodes = autoscaling.get("maxNodeCount") or autoscaling.get("totalMaxNodeCount")
             per_node = _pods_per_node((pool.props.get("nodeConfig") or {}).get("machineType", ""), requests)

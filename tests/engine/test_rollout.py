@@ -14,11 +14,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kubernetes import client
+from kubernetes import client, utils
 
 from infra.node_fit import serving_slots
 from infra.node_pools import NODE_POOL_LABEL, SERVING_TAINT_KEY, SERVING_TAINT_VALUE
-from infra.serving import rollout_strategy
+from infra.serving import rollout_max_unavailable
 from infra.settings import project_defaults
 
 pytestmark = pytest.mark.timeout(300)
@@ -78,18 +78,15 @@ def deployment(name: str, strategy: dict | None) -> dict:
 def programs_strategy() -> dict:
     slots = serving_slots(str(DEFAULTS["machineType"]), NODES, str(DEFAULTS["cpuRequest"]),
                           str(DEFAULTS["memoryRequest"]), gpu=False)  # fmt: skip
-    assert slots == NODES, "one replica per serving node: the pool is full at maxNodes replicas"
-    rolling = rollout_strategy(slots).rolling_update
-    assert rolling is not None
-    return {"type": "RollingUpdate",
-            "rollingUpdate": {"maxSurge": rolling.max_surge, "maxUnavailable": rolling.max_unavailable}}  # fmt: skip
+    assert slots is not None and slots == NODES, "one replica per serving node: full at maxNodes replicas"
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": rollout_max_unavailable(slots)}}
 
 
 @pytest.fixture
 def apps(kube: client.ApiClient, request: pytest.FixtureRequest):
     namespace = f"rollout-{request.node.name.split('_')[2]}"
     core = client.CoreV1Api(kube)
-    core.create_namespace({"metadata": {"name": namespace}})
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     yield client.AppsV1Api(kube), core, namespace
     core.delete_namespace(namespace)
     wait_for(f"namespace {namespace} to go", lambda: not core.list_namespaced_pod(namespace).items, 120)
@@ -98,7 +95,7 @@ def apps(kube: client.ApiClient, request: pytest.FixtureRequest):
 def roll(apps_api: client.AppsV1Api, namespace: str, manifest: dict) -> None:
     """Deploy on the full pool, wait for every replica to run, then change the pod template."""
     name = manifest["metadata"]["name"]
-    apps_api.create_namespaced_deployment(namespace, manifest)
+    utils.create_from_dict(apps_api.api_client, manifest, namespace=namespace)
     wait_for(
         "every replica ready",
         lambda: apps_api.read_namespaced_deployment(name, namespace).status.ready_replicas == NODES,

@@ -72,6 +72,7 @@ class Registered:
     ignore_changes: list[str]
     custom_timeouts: dict[str, str]
     protect: bool = False
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -154,6 +155,7 @@ class RecordingMonitor(MockMonitor):
                     ignore_changes=list(request.ignoreChanges),
                     custom_timeouts={"create": timeouts.create, "update": timeouts.update},
                     protect=bool(request.protect),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
                 )
             )
         return response

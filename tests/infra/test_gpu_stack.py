@@ -106,14 +106,14 @@ def test_what_cannot_work_is_refused_before_anything_exists(monkeypatch, overrid
 
 def test_the_cost_estimate_comes_from_the_settings_and_one_table(dev, gpu):
     assert dev.outputs["estimatedCostPerHour"] == {
-        # cluster fee 0.10 + load balancer 0.025 + one e2-medium 0.0335 + one n1-standard-4 0.19
-        "atRestUsd": 0.349,
-        # ... with two system nodes and three serving nodes
-        "atFullScaleUsd": 0.762,
+        # cluster fee 0.10 + load balancer 0.025 + one e2-standard-2 0.067 + one n1-standard-4 0.19
+        "atRestUsd": 0.382,
+        # ... with two system nodes (the autoscaler's most) and three serving nodes
+        "atFullScaleUsd": 0.829,
         "basis": "us-central1 list prices of 2026-11-28 (infra/cost.py)",
     }
     # Each T4 node adds 0.35 an hour.
-    assert gpu.outputs["estimatedCostPerHour"]["atRestUsd"] == pytest.approx(0.349 + 0.35)
+    assert gpu.outputs["estimatedCostPerHour"]["atRestUsd"] == pytest.approx(0.382 + 0.35)
     spot = hourly_cost(CostInputs("n1-standard-4", "nvidia-tesla-t4", True, "e2-medium", 1, 3, 2))
     assert spot["atRestUsd"] == pytest.approx(0.1585 + 0.052 + 0.175, abs=0.001)
     unknown = hourly_cost(CostInputs("c3-standard-8", None, False, "e2-medium", 1, 3, 2))

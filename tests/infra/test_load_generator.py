@@ -34,5 +34,5 @@ def test_the_pool_is_small_tainted_empty_at_rest_and_exported():
     assert deployment.outputs["externalIp"] == EXTERNAL_IP
     # At rest the pool costs nothing; at full scale each node adds an e2-standard-2.
     cost = deployment.outputs["estimatedCostPerHour"]
-    assert cost["atRestUsd"] == 0.349
-    assert cost["atFullScaleUsd"] == round(0.762 + 4 * 0.067, 3)
+    assert cost["atRestUsd"] == 0.382
+    assert cost["atFullScaleUsd"] == round(0.829 + 4 * 0.067, 3)

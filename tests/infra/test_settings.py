@@ -34,7 +34,7 @@ from tests.infra.harness import failure, refused_settings, run_program, stack_co
         # Found by trying settings that passed validation and then failed at `up`.
         ({"machineType": "n1-standard-400"}, "n1-standard comes with 1, 2, 4, 8, 16, 32, 64, 96 vCPUs"),
         ({"systemMachineType": "e2-tiny"}, "tfserving-gke:systemMachineType 'e2-tiny' is not a Compute Engine"),
-        ({"machineType": "custom-3-4096"}, "a custom type has 1 or an even number of vCPUs, not 3"),
+        ({"machineType": "custom-3-4096"}, "N1 custom types have 1, or an even number up to 96, vCPUs, not 3"),
         ({"bucketName": "google-models"}, "refuses names that start with 'goog' or contain 'google'"),
         ({"bucketName": "googmodels"}, "refuses names that start with 'goog'"),
         ({"bucketName": "my-google-bucket"}, "contain 'google'"),
@@ -55,7 +55,7 @@ from tests.infra.harness import failure, refused_settings, run_program, stack_co
         ({"memoryRequest": 4}, "tfserving-gke:memoryRequest '4' is 4 bytes, too little for TF Serving; give a unit"),
         ({"memoryRequest": "4 Gi"}, "tfserving-gke:memoryRequest '4 Gi' is not a Kubernetes quantity"),
         ({"memoryRequest": "100Mi"}, "too little for TF Serving"),
-        ({"memoryLimit": "6000000000"}, "tfserving-gke:memoryLimit '6000000000' is 6000000000 bytes"),
+        ({"memoryLimit": "200000000"}, "tfserving-gke:memoryLimit '200000000' is 200000000 bytes"),
         ({"cpuRequest": " 3"}, "tfserving-gke:cpuRequest ' 3' is not a Kubernetes quantity"),
         ({"nodePoolName": "1pool"}, "tfserving-gke:nodePoolName '1pool' must start with a letter"),
         ({"modelName": ".."}, "tfserving-gke:modelName '..' must be 1-63 letters"),
@@ -198,3 +198,30 @@ def test_valid_values_are_still_accepted(machine_type):
     )
     pool = deployment.named("gcp:container/nodePool:NodePool", "gke-pool").inputs
     assert pool["nodeConfig"]["machineType"] == machine_type
+
+
+@pytest.mark.parametrize(
+    ("overrides", "check"),
+    [
+        # 4e9 bytes is a valid quantity of 4 GB; it was refused for ending in a digit.
+        ({"memoryRequest": "4e9"}, lambda d: d["memory"] == "4e9"),
+        (
+            {
+                "machineType": "custom-4-15360",
+                "accelerator": "nvidia-tesla-t4",
+                "image": "tensorflow/serving:2.8.0-gpu",
+            },
+            lambda d: d["memory"] == "4Gi",
+        ),  # an N1 custom type takes a T4
+        ({"machineType": "n2-custom-8-32768-ext"}, lambda d: d["memory"] == "4Gi"),
+    ],
+)
+def test_valid_values_the_checks_once_refused_are_accepted(overrides, check):
+    deployment = run_program(stack_config("dev", **overrides))
+    container = deployment.named("kubernetes:apps/v1:Deployment", "serving-deployment").inputs["spec"]["template"]
+    assert check(container["spec"]["containers"][0]["resources"]["requests"])
+
+
+def test_a_bad_memory_request_is_said_once_not_blamed_on_the_unset_limit(monkeypatch):
+    refusal = failure(monkeypatch, memoryRequest="4 Gi")
+    assert "memoryRequest '4 Gi'" in refusal and "memoryLimit" not in refusal

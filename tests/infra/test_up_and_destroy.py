@@ -212,7 +212,7 @@ def test_a_later_up_never_replaces_a_pool_over_its_node_count(dev):
 
 def test_gkes_own_pods_get_a_small_system_pool_and_serving_nodes_keep_to_serving(dev):
     system = dev.named(NODE_POOL, "gke-system-pool").inputs
-    assert system["nodeConfig"]["machineType"] == "e2-medium"
+    assert system["nodeConfig"]["machineType"] == "e2-standard-2"
     assert "taints" not in system["nodeConfig"]
     assert system["autoscaling"] == {"minNodeCount": 1, "maxNodeCount": 2}
     serving = dev.named(NODE_POOL, "gke-pool").inputs
@@ -260,3 +260,32 @@ def test_deletion_protection_stops_destroy_before_anything_is_deleted(dev):
     assert dev.one("gcp:container/cluster:Cluster").protect is False
     # Only the cluster: a protected Job or pool could not be replaced by a later `up`.
     assert [r.name for r in prod.resources if r.protect] == [protected.name]
+
+
+def test_each_pool_boots_the_disk_it_needs_and_the_lab_fits_a_new_projects_ssd_quota():
+    deployment = run_program(stack_config("dev", loadGeneratorNodes=4))
+    pools = {pool.name: pool for pool in deployment.of_type("gcp:container/nodePool:NodePool")}
+    disks = {name: pool.inputs["nodeConfig"]["diskSizeGb"] for name, pool in pools.items()}
+    assert disks == {"gke-pool": 100, "gke-system-pool": 30, "gke-load-pool": 30}
+    # At full scale: 3 serving, 2 system and 4 load nodes against the 500 GB SSD_TOTAL_GB of many new projects.
+    full = {"gke-pool": 3, "gke-system-pool": 2, "gke-load-pool": 4}
+    assert sum(disks[name] * nodes for name, nodes in full.items()) == 480 <= 500
+    assert (
+        run_program(stack_config("dev", diskSizeGb=50))
+        .named("gcp:container/nodePool:NodePool", "gke-pool")
+        .inputs["nodeConfig"]["diskSizeGb"]
+        == 50
+    )
+
+
+def test_a_pool_replaced_under_its_own_name_is_deleted_first(dev):
+    """GKE refuses a second pool of one name: create-before-delete would fail the replacement with 409, every time."""
+    assert all(pool.delete_before_replace for pool in dev.of_type("gcp:container/nodePool:NodePool"))
+
+
+@pytest.mark.parametrize(("stack", "max_unavailable"), [("dev", "34%"), ("prod", "13%"), ("gpu", "34%")])
+def test_rollouts_take_one_replica_down_only_on_a_full_pool(stack, max_unavailable):
+    """maxUnavailable rounds down to 0 below maxNodes replicas and to 1 at it (tests/engine/test_rollout.py)."""
+    deployment = run_program(stack_config(stack), stack=stack)
+    strategy = deployment.named(DEPLOYMENT, "serving-deployment").inputs["spec"]["strategy"]
+    assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": max_unavailable}}

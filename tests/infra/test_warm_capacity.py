@@ -1,7 +1,7 @@
 """New replicas serve within seconds, and each serves more: warm spares, priorities, the HPA's
 profile, TF Serving's flags as settings, Ready meaning warm, and server-side metrics."""
 
-from tests.infra.harness import Deployment, failure, run_program, stack_config
+from tests.infra.harness import Deployment, failure, refused_settings, run_program, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
@@ -46,10 +46,17 @@ def test_a_warm_spare_is_a_serving_sized_low_priority_placeholder(prod):
 def test_spares_and_the_minimum_must_fit_the_serving_nodes(monkeypatch):
     message = failure(monkeypatch, spareReplicas=3, minReplicas=1)
     assert (
-        "tfserving-gke:spareReplicas (3) plus tfserving-gke:minReplicas (1) need 4 serving nodes, above "
-        "tfserving-gke:maxNodes (3); lower spareReplicas or raise maxNodes."
+        "tfserving-gke:minReplicas (1) plus tfserving-gke:spareReplicas (3) need 4 serving pods, but "
+        "tfserving-gke:maxNodes (3) nodes hold 3 at 1 per n1-standard-4 node"
     ) in message
-    run_program(stack_config("dev", spareReplicas=2, minReplicas=1))
+    fitting = run_program(stack_config("dev", spareReplicas=2, minReplicas=1))
+    assert fitting.named("kubernetes:apps/v1:Deployment", "serving-warm-placeholder").inputs["spec"]["replicas"] == 2
+
+
+def test_the_minimum_must_fit_even_without_spares_at_one_pod_per_gpu_node(monkeypatch):
+    # A T4 replica asks for 1 CPU, so three would fit a node by CPU; the node's one GPU holds one.
+    message = refused_settings(monkeypatch, stack_config("gpu", minReplicas=4, maxReplicas=4), "gpu")
+    assert "tfserving-gke:minReplicas (4) need 4 serving pods, but tfserving-gke:maxNodes (3) nodes hold 3" in message
 
 
 def test_the_hpa_profile_is_performance_and_a_setting(dev, monkeypatch):
