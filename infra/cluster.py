@@ -27,6 +27,9 @@ from infra.settings_values import ClusterSettings
 
 # What a node's own account needs: Google's minimal node role (logs, metrics) and image pulls.
 NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+# GPU nodes stream their multi-GB image; with a node account of its own (not Compute Engine's default), image
+# streaming needs to consume the Container File System API in the project, or GKE quietly pulls the image whole.
+STREAMING_NODE_ROLE = "roles/serviceusage.serviceUsageConsumer"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 
 
@@ -71,7 +74,7 @@ class Cluster(pulumi.ComponentResource):
                 member=node_account.member,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=google_apis),
             )
-            for role in NODE_ROLES
+            for role in (*NODE_ROLES, *((STREAMING_NODE_ROLE,) if settings.accelerator else ()))
         ]
 
         def node_config(machine_type: str, disk_gb: int = SMALL_POOL_DISK_GB, **serving_only):

@@ -67,13 +67,19 @@ def most_replicas_asked(timeline_csv: Path) -> int:
 
 
 class JsonGetter(Protocol):
-    """What the leftover checks need of an authorized HTTP session: a GET that returns status and JSON."""
+    """What the leftover checks need of an authorized HTTP session: a GET (a POST with `body`) that returns the
+    status and the JSON."""
 
-    def __call__(self, url: str) -> tuple[int, dict]: ...
+    def __call__(self, url: str, body: dict | None = None) -> tuple[int, dict]: ...
+
+
+COMPUTE = "https://compute.googleapis.com/compute/v1/projects"
 
 
 def leftovers(get: JsonGetter, project: str, zone: str, stack: str, bucket: str, namespace: str) -> list[str]:
-    """What of the stack Google still holds after destroy: cluster, bucket, load-balancer rules, service accounts."""
+    """What of the stack Google still holds after destroy: the cluster, the bucket, what the LoadBalancer Service
+    made (forwarding rule, address, firewall rules, health checks), the GPU mirror, service accounts and their
+    project IAM bindings. The stack has no private nodes, so no router or NAT of its own."""
     found: list[str] = []
     status, _ = get(f"https://container.googleapis.com/v1/projects/{project}/locations/{zone}/clusters/{stack}")
     if status != 404:
@@ -82,17 +88,41 @@ def leftovers(get: JsonGetter, project: str, zone: str, stack: str, bucket: str,
     if status != 404:
         found.append(f"bucket {bucket} (HTTP {status})")
     region = zone.rsplit("-", 1)[0]
-    _, rules = get(f"https://compute.googleapis.com/compute/v1/projects/{project}/regions/{region}/forwardingRules")
-    service = f"{namespace}/"
+    # GKE's service controller describes what it makes for a Service with the Service's namespace/name.
+    service = f'"kubernetes.io/service-name":"{namespace}/'
+    for kind, url in (
+        ("forwarding rule", f"{COMPUTE}/{project}/regions/{region}/forwardingRules"),
+        ("address", f"{COMPUTE}/{project}/regions/{region}/addresses"),
+        ("firewall rule", f"{COMPUTE}/{project}/global/firewalls"),
+        ("health check", f"{COMPUTE}/{project}/global/httpHealthChecks"),
+        ("health check", f"{COMPUTE}/{project}/global/healthChecks"),
+    ):
+        _, listed = get(url)
+        found += [
+            f"{kind} {item['name']}"
+            for item in listed.get("items", [])
+            if service in item.get("description", "").replace(" ", "") or item["name"].startswith(f"gke-{stack}-")
+        ]
+    _, repositories = get(
+        f"https://artifactregistry.googleapis.com/v1/projects/{project}/locations/{region}/repositories"
+    )
     found += [
-        f"forwarding rule {rule['name']}"
-        for rule in rules.get("items", [])
-        if f'"kubernetes.io/service-name":"{service}' in rule.get("description", "").replace(" ", "")
+        f"repository {repository['name'].rsplit('/', 1)[-1]}"
+        for repository in repositories.get("repositories", [])
+        if repository["name"].rsplit("/", 1)[-1].startswith(f"{stack}-")
     ]
     _, accounts = get(f"https://iam.googleapis.com/v1/projects/{project}/serviceAccounts?pageSize=100")
     found += [
         f"service account {account['email']}"
         for account in accounts.get("accounts", [])
         if account["email"].startswith(f"{stack}-")
+    ]
+    _, policy = get(f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:getIamPolicy", {})
+    found += [
+        f"IAM binding {binding['role']} for {member}"
+        for binding in policy.get("bindings", [])
+        for member in binding.get("members", [])
+        # A deleted account's bindings linger as deleted:serviceAccount:...; both count.
+        if member.split(":")[-1].split("?")[0].startswith(f"{stack}-")
     ]
     return found

@@ -53,28 +53,50 @@ def test_the_replicas_asked_come_from_the_watchers_timeline(tmp_path):
 
 def test_leftovers_name_what_google_still_holds():
     stack, project, zone = "e2e-1", "p", "us-central1-f"
+    ours = '{"kubernetes.io/service-name":"e2e-1/image-classifier"}'
+    other = '{"kubernetes.io/service-name":"other/web"}'
+    repository = "projects/p/locations/us-central1/repositories/e2e-1-docker-hub"
+    bindings = [
+        {"role": "roles/artifactregistry.reader", "members": ["deleted:serviceAccount:e2e-1-nodes@p.iam?uid=1"]},
+        {"role": "roles/owner", "members": ["user:me@example.com"]},
+    ]
     answers = {
         "clusters/e2e-1": (200, {}),
         "/b/p-e2e-1": (404, {}),
         "forwardingRules": (
             200,
-            {
-                "items": [
-                    {"name": "a1", "description": '{"kubernetes.io/service-name":"e2e-1/image-classifier"}'},
-                    {"name": "a2", "description": '{"kubernetes.io/service-name":"other/web"}'},
-                ]
-            },
+            {"items": [{"name": "a1", "description": ours}, {"name": "a2", "description": other}]},
         ),
+        "addresses": (200, {"items": [{"name": "a1", "description": ours}]}),
+        "firewalls": (
+            200,
+            {"items": [{"name": "k8s-fw-a1", "description": ours}, {"name": "gke-e2e-1-abc-all"}, {"name": "default"}]},
+        ),
+        "httpHealthChecks": (200, {"items": [{"name": "k8s-123-node", "description": ours}]}),
+        "healthChecks": (200, {}),
+        "repositories": (200, {"repositories": [{"name": repository}]}),
         "serviceAccounts": (200, {"accounts": [{"email": "e2e-1-nodes@p.iam"}, {"email": "ci@p.iam"}]}),
+        ":getIamPolicy": (200, {"bindings": bindings}),
     }
+    asked: list[tuple[str, dict | None]] = []
 
-    def get(url: str) -> tuple[int, dict]:
+    def get(url: str, body: dict | None = None) -> tuple[int, dict]:
+        asked.append((url, body))
         return next(answer for fragment, answer in answers.items() if fragment in url)
 
     assert leftovers(get, project, zone, stack, "p-e2e-1", "e2e-1") == [
         "cluster e2e-1 (HTTP 200)",
         "forwarding rule a1",
+        "address a1",
+        "firewall rule k8s-fw-a1",
+        "firewall rule gke-e2e-1-abc-all",
+        "health check k8s-123-node",
+        "repository e2e-1-docker-hub",
         "service account e2e-1-nodes@p.iam",
+        "IAM binding roles/artifactregistry.reader for deleted:serviceAccount:e2e-1-nodes@p.iam?uid=1",
     ]
-    answers.update({"clusters/e2e-1": (404, {}), "forwardingRules": (200, {}), "serviceAccounts": (200, {})})
+    assert ("https://cloudresourcemanager.googleapis.com/v1/projects/p:getIamPolicy", {}) in asked
+    for key in answers:
+        if key not in ("/b/p-e2e-1",):
+            answers[key] = (404, {}) if key == "clusters/e2e-1" else (200, {})
     assert leftovers(get, project, zone, stack, "p-e2e-1", "e2e-1") == []

@@ -68,6 +68,10 @@ def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gp
     enabled = {api.inputs["service"]: api.urn for api in gpu.of_type("gcp:projects/service:Service")}
     assert enabled["artifactregistry.googleapis.com"] in repository.dependencies
     assert "containerfilesystem.googleapis.com" in enabled
+    # A node account of its own must be allowed to consume that API, or GKE pulls the 4 GB image whole.
+    node_roles = {g.inputs["role"] for g in gpu.of_type("gcp:projects/iAMMember:IAMMember")
+                  if g.inputs["member"].startswith("serviceAccount:tfserving-gpu-nodes@")}  # fmt: skip
+    assert "roles/serviceusage.serviceUsageConsumer" in node_roles
 
 
 def test_spot_nodes_are_a_setting():
