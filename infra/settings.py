@@ -39,6 +39,7 @@ from infra.settings_values import (
 from infra.validators import (
     is_folder_path,
 )
+from infra.zones import zone_problem
 
 _GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>\S+?)/?$")
 _VERSION_FOLDER = re.compile(r"^\d+$")
@@ -176,6 +177,9 @@ def load_settings() -> Settings:
             f"{read.key('kubeconfig')} set, give a gs:// SavedModel folder the pods can read, e.g. "
             "gs://spls/gsp777/resnet_101."
         )
+    # Asked of Compute Engine last, once the settings are well formed: a zone in a known shape may still not exist.
+    if not problems and existing is None and (problem := zone_problem(project, cluster.zone)):
+        problems.append(f"{read.key('zone')} {problem}")
     if problems:
         raise SettingsError("Invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems))
     return Settings(cluster=cluster, model=model, serving=serving, existing_cluster=existing)

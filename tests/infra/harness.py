@@ -131,6 +131,11 @@ class ComputingMocks(pulumi.runtime.Mocks):
         return state.get("id", f"{args.name}-id"), state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        if args.token == "gcp:compute/getZones:getZones":
+            # What Compute Engine lists for the regions the stacks use; any other region has none.
+            zones = {"us-central1": "abcf", "europe-west4": "abc", "us-east1": "bcd", "us-west1": "abc"}
+            region = args.args["region"]
+            return {"names": [f"{region}-{letter}" for letter in zones.get(region, "")]}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
 
 

@@ -148,6 +148,10 @@ def test_the_lab_replica_fits_its_node_after_gkes_daemonsets():
         ({"image": "tensorflow/serving:2.8.0\n"}, "tfserving-gke:image 'tensorflow/serving:2.8.0\\n' is not an image"),
         ({"namespace": "tfserving\n"}, "tfserving-gke:namespace 'tfserving\\n' is not a valid namespace name"),
         ({"modelName": "resnet\n"}, "tfserving-gke:modelName 'resnet\\n' must be 1-63 letters"),
+        # Zones in the right shape that Compute Engine does not have (asked of it, as getZones).
+        ({"zone": "us-central1-z"}, "tfserving-gke:zone 'us-central1-z' is not a zone of us-central1, which has"),
+        ({"zone": "europe-west4-d"}, "'europe-west4-d' is not a zone of europe-west4, which has europe-west4-a, "),
+        ({"zone": "mars-north1-a"}, "tfserving-gke:zone 'mars-north1-a' is in no region Compute Engine has"),
         # Names the stack or GKE already own.
         ({"nodePoolName": "system-pool"}, "'system-pool' is the name of the stack's own system pool"),
         ({"nodePoolName": "load-pool"}, "'load-pool' is the name of the stack's own load-generator pool"),
