@@ -16,6 +16,7 @@ from infra.labels import recommended_labels
 from infra.placement import serving_node_placement
 from infra.pod_guards import guard_serving_pods
 from infra.pods import checkov_skips, restricted_pod_security, tmp_volume
+from infra.rollout import rollout_strategy
 from infra.settings_values import ServingSettings
 from infra.tfserving import (
     GRPC_PORT,
@@ -293,26 +294,6 @@ class Serving(pulumi.ComponentResource):
             opts=google_child,
         )
         return reader.service_account_name, [bucket_read, *reader.ready]
-
-
-def rollout_max_unavailable(serving_slots: int) -> str:
-    """Kubernetes rounds maxUnavailable down: ceil(100 / slots) % is 0 below a full pool (the new pod gets a node,
-    no replica is lost) and 1 on a full one. A pool of one slot can only roll by taking its replica down."""
-    return f"{-(-100 // max(serving_slots, 1))}%"
-
-
-def rollout_strategy(serving_slots: int | None) -> k8s.apps.v1.DeploymentStrategyArgs:
-    """A rolling update that always completes: one new pod at a time, and, once the replicas fill every slot of the
-    pool (where a new pod could wait for a node forever), one old pod taken down first."""
-    if serving_slots is None:
-        # A cluster the user already has: its room is unknown; Kubernetes' defaults (25 % / 25 %).
-        return k8s.apps.v1.DeploymentStrategyArgs(type="RollingUpdate")
-    return k8s.apps.v1.DeploymentStrategyArgs(
-        type="RollingUpdate",
-        rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(
-            max_surge=1, max_unavailable=rollout_max_unavailable(serving_slots)
-        ),
-    )
 
 
 def _content_hash(data: dict[str, str]) -> str:

@@ -18,7 +18,7 @@ from kubernetes import client, utils
 
 from infra.node_fit import serving_slots
 from infra.node_pools import NODE_POOL_LABEL, SERVING_TAINT_KEY, SERVING_TAINT_VALUE
-from infra.serving import rollout_max_unavailable
+from infra.rollout import rollout_max_unavailable
 from infra.settings import project_defaults
 
 pytestmark = pytest.mark.timeout(300)
