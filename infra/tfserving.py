@@ -45,8 +45,8 @@ num_batch_threads { value: 4 }
 max_enqueued_batches { value: 4 }
 """
 # CPU replicas with serverBatching: batches of up to 8 and no timeout (a batch takes what has arrived), which
-# measured as well as 10 ms under overload and better below it (benchmarks/README.md, 3 runs: +13 % img/s and
-# p95 -51 % at 22 users); one batch thread, so that each batch runs on all cores.
+# measured the same as 10 ms at every load (benchmarks/README.md, 3 runs: +14 % img/s and p95 -55 % at 22 users
+# against no batching); one batch thread, so that each batch runs on all cores.
 CPU_BATCHING = """\
 max_batch_size { value: 8 }
 batch_timeout_micros { value: 0 }
@@ -55,7 +55,7 @@ max_enqueued_batches { value: 100 }
 """
 
 # A 32x32 JPEG: what the readiness probe sends once, so that the first, slow prediction after a load runs
-# before the pod takes traffic (benchmarks/README.md: 0.79 s cold against 0.10 s warm, in a fresh process).
+# before the pod takes traffic (benchmarks/README.md: 0.75 s cold against 0.10 s warm, in a fresh process).
 WARM_UP_JPEG_B64 = (
     "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDABALDA4MChAODQ4SERATGCgaGBYWGDEjJR0oOjM9PDkzODdASFxOQERXRTc4UG1RV19iZ2hnPk1x"
     "eXBkeFxlZ2P/2wBDARESEhgVGC8aGi9jQjhCY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2NjY2P/wAAR"
