@@ -57,7 +57,13 @@ class Deadline(Generic[T]):
             raise DeadlineError("the previous call given up is still waiting for its answer")
         attempt: _Call[T] = _Call(function)
         self._running = attempt
-        if not attempt.done.wait(self.seconds):
+        try:
+            finished = attempt.done.wait(self.seconds)
+        except BaseException:
+            # Ctrl+C while waiting: the call goes on reading, so end_process must know of it.
+            _Call.left_running.append(attempt)
+            raise
+        if not finished:
             _Call.left_running.append(attempt)
             raise DeadlineError(f"no complete answer within {self.seconds:g} s")
         return attempt.result()

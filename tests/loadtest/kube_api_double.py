@@ -8,7 +8,7 @@ path: "status" answers that HTTP status, "garbage" a 200 whose body is not JSON,
 never answers, "drip" answers the HPA read a byte at a time (minutes for the whole).
 
 With a second file it also plays the cluster side of an in-cluster load test (incluster_double.py).
-GET /_created, /_deleted, /_predictions and /_log_follows list what it recorded. Run it as
+GET /_created, /_deleted, /_predictions, /_log_follows and /_manifest_reads list what it recorded. Run it as
 its own process:
 
     python -m tests.loadtest.kube_api_double SCRIPT.json [IN_CLUSTER.json]   (prints its URL)
@@ -150,7 +150,7 @@ class _Handler(JsonHandler):
     def in_cluster_get(self, path: str) -> bool:
         """Answer a GET of the in-cluster run; False when the path is not one."""
         recorded = {"/_created": Cluster.created, "/_deleted": Cluster.deleted, "/_predictions": Cluster.predictions,
-                    "/_log_follows": Cluster.log_follows}  # fmt: skip
+                    "/_log_follows": Cluster.log_follows, "/_manifest_reads": Cluster.manifest_reads}  # fmt: skip
         if path in recorded:
             self.answer(200, recorded[path])
             return True

@@ -43,6 +43,8 @@ def last_line(text: str) -> str:
         (["--processes", "-5"], "--processes takes a positive count of workers, or -1 for one per core, not -5"),
         (["--processes", "0"], "--processes takes a positive count"),
         (["--request-timeout", "0"], "--request-timeout must be above 0"),
+        (["--report-grace", "0"], "--report-grace must be above 0"),
+        (["--run-time", "1h30x", "--users", "2"], "--run-time '1h30x' is not a duration like 20s, 5m or 1h30m"),
     ],
 )
 def test_out_of_range_options_are_refused(arguments, message):

@@ -247,17 +247,26 @@ def test_pending_workers_stop_the_run_with_the_reason(cluster_with, tmp_path):
     assert recorded(api, "deleted")
 
 
-def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path):
-    api, env = cluster_with(hang=True)
+# Ctrl+C while the run follows the master's log, and while it asks the master for its reports.
+STAGES = {
+    "following the log": ({"hang": True}, lambda api: recorded(api, "log_follows")),
+    "waiting for the reports": ({"no_reports": True}, lambda api: recorded(api, "manifest_reads")[0] > 0),
+}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path, stage):
+    behaviour, reached = STAGES[stage]
+    api, env = cluster_with(**behaviour)
     process = subprocess.Popen(
         [sys.executable, "-m", "loadtest", "--in-cluster", "--steps", "1", "--report-dir", str(tmp_path / "r")],
         cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=default_sigint,
     )  # fmt: skip
-    # Ctrl+C while the run follows the master's log, with every object created.
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not recorded(api, "log_follows"):
+    while time.monotonic() < deadline and not reached(api):
         time.sleep(0.2)
+    assert reached(api), f"the run never got to {stage}"
     assert len(recorded(api, "created")) == 5
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
