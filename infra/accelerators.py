@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from infra.validators import image_tag
+
 NONE = "none"
 
 
@@ -49,7 +51,7 @@ def gpu_problems(accelerator: str, zone: str, machine_type: str, image: str) -> 
         problems.append(
             f"{accelerator} attaches only to {'/'.join(gpu.machine_families)} machine types, not {machine_type}"
         )
-    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else ""
+    tag = image_tag(image)
     if "@sha256:" not in image and not tag.endswith("-gpu"):
         problems.append(f"image {image} is not a GPU build; use one tagged -gpu, e.g. tensorflow/serving:2.8.0-gpu")
     if any(tag.startswith(prefix) for prefix in gpu.unsupported_image_tags):

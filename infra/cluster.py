@@ -163,7 +163,8 @@ class Cluster(pulumi.ComponentResource):
             # it counts at creation only.
             ignore_changes=["initialNodeCount"],
             # A pool is replaced under the same name (a new machine type or disk): GKE refuses a second pool of
-            # that name, so the old one must go first, or the replacement fails with 409 and every later `up` too.
+            # that name ("Error 409: Already exists", terraform-google-kubernetes-engine#367; pulumi#1620), so the
+            # old one must go first, or the replacement fails and every later `up` too.
             delete_before_replace=True,
         )
 

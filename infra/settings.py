@@ -101,8 +101,9 @@ def load_settings() -> Settings:
     problems: list[str] = []
     read = _Reader(pulumi.Config(), problems)
 
-    _check_keys_are_declared(problems)
-    existing = read_existing_cluster(read, problems, project_defaults())
+    defaults = project_defaults()
+    _check_keys_are_declared(set(defaults), problems)
+    existing = read_existing_cluster(read, problems, defaults)
     project = pulumi.Config("gcp").get("project") or ""
     if not project and existing is None:
         problems.append(
@@ -192,9 +193,8 @@ def default_bucket_name(project: str, stack: str) -> str:
     return f"{project}-bucket" if stack == LAB_STACK else f"{project}-{stack}-bucket"
 
 
-def _check_keys_are_declared(problems: list[str]) -> None:
+def _check_keys_are_declared(declared: set[str], problems: list[str]) -> None:
     """A key of this project that Pulumi.yaml does not declare is a typo the CLI would silently keep."""
-    declared = set(yaml.safe_load(PROJECT_FILE.read_text())["config"])
     given = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     namespace = f"{pulumi.get_project()}:"
     for key in sorted(k for k in given if k.startswith(namespace)):

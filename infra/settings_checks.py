@@ -25,6 +25,7 @@ from infra.validators import (
     check_cidrs,
     check_image,
     cpu_quantity,
+    image_tag,
     is_folder_path,
     memory_quantity,
 )
@@ -108,8 +109,7 @@ def check_accelerator(
     cluster: ClusterSettings, serving: ServingSettings, name_of: Callable[[str], str], problems: list[str]
 ) -> None:
     if cluster.accelerator is None:
-        tag = serving.image.rsplit("@", 1)[0].rsplit(":", 1)[-1] if ":" in serving.image else ""
-        if "gpu" in tag.split("-"):
+        if "gpu" in image_tag(serving.image).split("-"):
             problems.append(
                 f"{name_of('image')} {serving.image!r} is TF Serving's GPU build (a pull of several GB) on a CPU "
                 f"stack; use its CPU build, e.g. {serving.image.replace('-gpu', '')}, or set {name_of('accelerator')}."

@@ -63,6 +63,12 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+def image_tag(image: str) -> str:
+    """The tag of an image reference ('' for none, or for what is no reference)."""
+    match = _IMAGE.fullmatch(image)
+    return (match["tag"] or "") if match else ""
+
+
 def check_image(image: str, key: str, problems: list[str]) -> None:
     match = _IMAGE.fullmatch(image)
     if not match:

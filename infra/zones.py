@@ -1,4 +1,8 @@
-"""Whether a zone exists, asked of Compute Engine itself (a table of zones would go stale as Google adds them)."""
+"""Whether a zone exists, asked of Compute Engine itself (a table of zones would go stale as Google adds them).
+
+getZones lists the project's zones and keeps those whose region ends in the one asked for
+(terraform-provider-google, data_source_google_compute_zones.go), so a region that does not exist gives none.
+"""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import re
 import signal
 import subprocess
 import sys
@@ -31,13 +30,13 @@ from loadtest.options import (
 )
 from loadtest.reports import ReportDirError, check_report_dir, create_report_dir, default_report_dir, describe
 from loadtest.sampler import WatchError, first_sample
+from loadtest.shape import duration_seconds
 from loadtest.target import TargetError, add_target_arguments, predict_once
 from loadtest.watch import DEFAULT_INTERVAL_SECONDS, Watcher, add_watch_arguments, sampler_from_args
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 CSV_PREFIX = "locust"
 HTML_REPORT = "report.html"
-_TIMESPAN = re.compile(r"^(?:\d+h)?(?:\d+m)?(?:\d+s)?$|^\d+$")
 
 EPILOG = """\
 examples:
@@ -133,7 +132,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error(f"{', '.join(given)} shape a step load; leave them out with --users/--run-time")
         if args.users < 1:
             parser.error("--users must be at least 1")
-        if not _TIMESPAN.match(args.run_time):
+        if duration_seconds(args.run_time) is None:
             parser.error(f"--run-time {args.run_time!r} is not a duration like 20s, 5m or 1h30m")
     for flag in ("--steps", "--step-users"):
         value = getattr(args, dest(flag))

@@ -255,13 +255,9 @@ class InClusterRun:
             self._core.delete_namespace(
                 self.namespace, propagation_policy="Background", _request_timeout=(CONNECT_SECONDS, 30)
             )
-        except ApiException as error:
-            if error.status != 404:
-                raise InClusterError(
-                    f"Cannot delete namespace {self.namespace} ({api_problem(error)}); delete it with "
-                    f"`kubectl delete namespace {self.namespace}`."
-                ) from error
-        except (HTTPError, OSError) as error:
+        except (ApiException, HTTPError, OSError) as error:
+            if isinstance(error, ApiException) and error.status == 404:
+                return  # already gone
             raise InClusterError(
                 f"Cannot delete namespace {self.namespace} ({api_problem(error)}); delete it with "
                 f"`kubectl delete namespace {self.namespace}`."

@@ -4,7 +4,6 @@ stack's outputs, check the Service predicts from inside the cluster, run, and de
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -18,12 +17,11 @@ from loadtest.incluster_objects import (
     namespace_name,
 )
 from loadtest.kube_client import stack_api_client
-from loadtest.shape import LAB_STEP_SECONDS, LAB_STEPS
+from loadtest.shape import LAB_STEP_SECONDS, LAB_STEPS, duration_seconds
 from loadtest.target import TargetError, checked_answer, stack_outputs
 
 # Beyond the load itself: the workers connecting, Locust's stop, and the report files' way back.
 REPORT_GRACE_SECONDS = 300.0
-_TIMESPAN_PART = re.compile(r"(\d+)([hms]?)")
 
 
 def prepare(args: argparse.Namespace) -> tuple[InClusterRun, LoadGenerator]:
@@ -65,8 +63,7 @@ def check_prediction(args: argparse.Namespace, run: InClusterRun, generator: Loa
 def load_seconds(args: argparse.Namespace) -> float:
     """How long the asked load runs: --run-time, or the steps times their length."""
     if args.run_time is not None:
-        units = {"h": 3600, "m": 60, "s": 1, "": 1}
-        return float(sum(int(count) * units[unit] for count, unit in _TIMESPAN_PART.findall(args.run_time)))
+        return duration_seconds(args.run_time) or 0.0
     steps = args.steps if args.steps is not None else LAB_STEPS
     return steps * (args.step_time if args.step_time is not None else LAB_STEP_SECONDS)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # The lab: 2 users more every 60 s, spawned at 1 user/s, for 11 steps (2, 4, ... 22 users), then stop.
@@ -9,6 +10,17 @@ LAB_STEPS = 11
 LAB_STEP_SECONDS = 60.0
 LAB_STEP_USERS = 2
 LAB_SPAWN_RATE = 1.0
+# Locust's --run-time grammar: 20s, 5m, 1h30m, or bare seconds.
+_DURATION = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s)?|(?P<bare>\d+)")
+
+
+def duration_seconds(text: str) -> float | None:
+    """Seconds in a duration like 20s, 5m, 1h30m or 90; None when it is not one."""
+    match = _DURATION.fullmatch(text)
+    if not match or not any(match.groups()):
+        return None
+    hours, minutes, seconds, bare = (int(part or 0) for part in match.group("h", "m", "s", "bare"))
+    return float(bare or hours * 3600 + minutes * 60 + seconds)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from loadtest.report_server import READY_MARK
 from localcluster.controlplane import ControlPlane
 from localcluster.engine import REPO, make_stack, printer
 from localcluster.processes import free_port
-from tests.engine.engine import run_tool
+from tests.engine.engine import run_tool, wait_for
 from tests.engine.pod_network import PodNetwork
 
 STACK = "engine"
@@ -56,18 +55,6 @@ def example_config(plane: ControlPlane, **overrides: object) -> dict[str, object
         "tfserving-gke:spareReplicas": 1,
         **overrides,
     }
-
-
-def wait_for(what: str, check, timeout_s: float = 60.0):
-    """Poll until `check()` returns something truthy; fail naming `what` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout_s:.0f}s")
-        time.sleep(0.25)
 
 
 @pytest.fixture(scope="module")

@@ -9,10 +9,6 @@ selector and taint), at the HPA's worst case for a rollout: as many replicas as 
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from kubernetes import client, utils
 
@@ -20,19 +16,11 @@ from infra.node_fit import serving_slots
 from infra.node_pools import NODE_POOL_LABEL, SERVING_TAINT_KEY, SERVING_TAINT_VALUE
 from infra.rollout import rollout_max_unavailable
 from infra.settings import project_defaults
+from tests.engine.engine import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 DEFAULTS = project_defaults()
 NODES = int(str(DEFAULTS["maxNodes"]))
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (value := check()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not happen within {timeout_s:.0f} s")
-        time.sleep(0.25)
-    return value
 
 
 def deployment(name: str, strategy: dict | None) -> dict:
@@ -99,6 +87,7 @@ def roll(apps_api: client.AppsV1Api, namespace: str, manifest: dict) -> None:
     wait_for(
         "every replica ready",
         lambda: apps_api.read_namespaced_deployment(name, namespace).status.ready_replicas == NODES,
+        90,
     )
     patch = {"spec": {"template": {"metadata": {"annotations": {"tfserving.dev/config-hash": "new"}}}}}
     apps_api.patch_namespaced_deployment(name, namespace, patch)
@@ -112,7 +101,7 @@ def test_the_programs_strategy_completes_a_rollout_on_a_full_pool(apps) -> None:
         status = apps_api.read_namespaced_deployment("serving", namespace).status
         return status.updated_replicas == NODES and status.ready_replicas == NODES and status.replicas == NODES
 
-    wait_for("the rollout to complete", rolled_out)
+    wait_for("the rollout to complete", rolled_out, 90)
 
 
 def test_kubernetes_default_strategy_leaves_the_new_pod_pending_on_a_full_pool(apps) -> None:
@@ -127,6 +116,6 @@ def test_kubernetes_default_strategy_leaves_the_new_pod_pending_on_a_full_pool(a
             for condition in (pod.status.conditions or [])
         )
 
-    wait_for("a new pod to be unschedulable", unschedulable_pod)
+    wait_for("a new pod to be unschedulable", unschedulable_pod, 90)
     status = apps_api.read_namespaced_deployment("serving", namespace).status
     assert (status.updated_replicas or 0) < NODES and status.ready_replicas == NODES
