@@ -33,10 +33,29 @@ def measure(locustfile: Path, url: str, users: int, run_time: int, report_dir: P
     prefix = report_dir / locustfile.stem
     before = children_cpu_seconds()
     subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary", "--host", url,
-         "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{run_time}s", "--csv", str(prefix)],
-        cwd=PROJECT_DIR, check=False, capture_output=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--headless",
+            "--only-summary",
+            "--host",
+            url,
+            "--users",
+            str(users),
+            "--spawn-rate",
+            str(users),
+            "--run-time",
+            f"{run_time}s",
+            "--csv",
+            str(prefix),
+        ],
+        cwd=PROJECT_DIR,
+        check=False,
+        capture_output=True,
+    )
     cpu = children_cpu_seconds() - before
     with open(f"{prefix}_stats.csv", newline="") as file:
         total = next(row for row in csv.DictReader(file) if row["Name"] == "Aggregated")

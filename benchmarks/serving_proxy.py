@@ -49,8 +49,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def spread(values: list[float], unit: str = "", digits: int = 2) -> str:
     """The median and the range: `17.10 (16.90-17.60)`."""
-    return (f"{statistics.median(values):.{digits}f}{unit} "
-            f"({min(values):.{digits}f}-{max(values):.{digits}f})")  # fmt: skip
+    return f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
 def cpu_model() -> str:
@@ -295,8 +294,9 @@ def main() -> None:
         call(predict, [image])
         batch_sizes(predict, image, calls, repeat)
 
-        body = json.dumps({"signature_name": "serving_preprocess",
-                           "instances": [{"b64": base64.b64encode(image).decode()}]}).encode()  # fmt: skip
+        body = json.dumps(
+            {"signature_name": "serving_preprocess", "instances": [{"b64": base64.b64encode(image).decode()}]}
+        ).encode()
         started = time.perf_counter()
         for _ in range(200):
             base64.b64decode(json.loads(body)["instances"][0]["b64"])

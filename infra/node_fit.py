@@ -141,8 +141,9 @@ def machine_type_problem(machine_type: str) -> str | None:
     if machine_type in SHARED_CORE_TYPES:
         return None
     if custom := _CUSTOM.fullmatch(machine_type):
-        return _custom_problem(custom["family"] or "n1", int(custom["vcpus"]), int(custom["memory_mib"]),
-                               machine_type.endswith("-ext"))  # fmt: skip
+        return _custom_problem(
+            custom["family"] or "n1", int(custom["vcpus"]), int(custom["memory_mib"]), machine_type.endswith("-ext")
+        )
     predefined = _PREDEFINED.fullmatch(machine_type)
     if not predefined:
         return "it is not FAMILY-standard|highmem|highcpu-N, custom-CPUS-MEMORY_MB or " + "/".join(SHARED_CORE_TYPES)

@@ -87,9 +87,11 @@ def check_cluster(cluster: ClusterSettings, name_of: Callable[[str], str], probl
             f"({cluster.min_nodes}) and maxNodes ({cluster.max_nodes})."
         )
     check_cidrs(
-        cluster.control_plane_authorized_networks, name_of("controlPlaneAuthorizedNetworks"), problems,
+        cluster.control_plane_authorized_networks,
+        name_of("controlPlaneAuthorizedNetworks"),
+        problems,
         most=AUTHORIZED_NETWORKS_MOST,
-    )  # fmt: skip
+    )
     if cluster.machine_type in SHARED_CORE_TYPES:
         problems.append(
             f"{name_of('machineType')} {cluster.machine_type!r} is a shared-core type (under 1 CPU for pods): "

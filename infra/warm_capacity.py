@@ -53,10 +53,15 @@ class WarmCapacity(pulumi.ComponentResource):
         cluster_wide = pulumi.ResourceOptions(parent=self, provider=kube_target.provider)
         self.priority_classes = [
             self._priority_class(
-                f"{name}-serving-priority", SERVING_PRIORITY_CLASS, SERVING_PRIORITY, "PreemptLowerPriority",
-                "TF Serving replicas: they preempt the warm placeholders.", settings.instance, cluster_wide,
+                f"{name}-serving-priority",
+                SERVING_PRIORITY_CLASS,
+                SERVING_PRIORITY,
+                "PreemptLowerPriority",
+                "TF Serving replicas: they preempt the warm placeholders.",
+                settings.instance,
+                cluster_wide,
             )
-        ]  # fmt: skip
+        ]
         if settings.spare_replicas:
             self._placeholders(name, args, cluster_wide)
         self.register_outputs({})
@@ -87,10 +92,14 @@ class WarmCapacity(pulumi.ComponentResource):
     def _placeholders(self, name: str, args: WarmCapacityArgs, cluster_wide: pulumi.ResourceOptions) -> None:
         settings, kube_target = args.settings, args.kube_target
         placeholder_class = self._priority_class(
-            f"{name}-spare-priority", PLACEHOLDER_PRIORITY_CLASS, PLACEHOLDER_PRIORITY, "Never",
-            "Warm placeholders for TF Serving: preempted by replicas, still scaled up for.", settings.instance,
+            f"{name}-spare-priority",
+            PLACEHOLDER_PRIORITY_CLASS,
+            PLACEHOLDER_PRIORITY,
+            "Never",
+            "Warm placeholders for TF Serving: preempted by replicas, still scaled up for.",
+            settings.instance,
             cluster_wide,
-        )  # fmt: skip
+        )
         labels = recommended_labels(PLACEHOLDER_NAME, settings.instance, PLACEHOLDER_COMPONENT)
         in_namespace = pulumi.ResourceOptions(
             parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready

@@ -6,8 +6,6 @@ Every call has a deadline: a run ends in bounded time whatever the API server or
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import time
 from collections.abc import Callable
@@ -19,10 +17,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.exceptions import HTTPError
 
-from loadtest.deadline import Deadline, DeadlineError
-from loadtest.incluster_objects import MASTER, REPORT_PORT, InClusterError, LoadGenerator
-from loadtest.report_server import MANIFEST, READY_MARK
-from loadtest.target import CHECK_TIMEOUT_SECONDS
+from loadtest.incluster_objects import MASTER, InClusterError
+from loadtest.incluster_proxy import CONNECT_SECONDS, READ_IDLE_SECONDS, Proxies, api_problem
+from loadtest.report_server import READY_MARK
 
 # What the Locust master logs when a worker stops sending heartbeats (locust/runners.py).
 LOST_WORKER = re.compile(r"Worker (?P<worker>\S+) failed to send heartbeat, setting state to missing")
@@ -30,12 +27,7 @@ LOST_WORKER = re.compile(r"Worker (?P<worker>\S+) failed to send heartbeat, sett
 FATAL_WAITING_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CrashLoopBackOff",
                          "CreateContainerConfigError", "CreateContainerError", "RunContainerError")  # fmt: skip
 LOG_TAIL_LINES = 10
-CONNECT_SECONDS = 10
-# A log that says nothing for this long is left, and the reports asked for; then it is followed again.
-LOG_IDLE_SECONDS = 60
 POLL_SECONDS = 3
-# One report file through the pod proxy, whole; the HTML of an hours-long run is a few MB.
-FETCH_DEADLINE_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -56,6 +48,7 @@ class InClusterRun:
         self._api_client = api_client
         self._core = client.CoreV1Api(api_client)
         self.namespace = namespace
+        self.proxies = Proxies(api_client, namespace)
         self._pending_timeout = pending_timeout
         # Only a namespace this run made is deleted: one it could not create is not the user's to clean up.
         self.namespace_created = False
@@ -110,9 +103,9 @@ class InClusterRun:
         last_line_at: float | None = None
         while True:
             last_line_at = self._echo_log(echo, lost, last_line_at)
-            manifest = self._manifest()
+            manifest = self.proxies.report_manifest()
             if manifest is not None:
-                self._copy_reports(manifest, report_dir)
+                self.proxies.copy_reports(manifest, report_dir)
                 return MasterResult(int(manifest["exitCode"]), tuple(sorted(lost)))
             master = self._master()
             failure = _failure(master) if master is not None else "its pod is gone"
@@ -133,10 +126,14 @@ class InClusterRun:
         """Follow the log until the reports are announced, or it ends, breaks or goes quiet; the last line's time."""
         try:
             response = self._core.read_namespaced_pod_log(
-                MASTER, self.namespace, follow=True, _preload_content=False,
-                _request_timeout=(CONNECT_SECONDS, LOG_IDLE_SECONDS),
+                MASTER,
+                self.namespace,
+                follow=True,
+                _preload_content=False,
+                # A log that says nothing for this long is left, and the reports asked for; then it is followed again.
+                _request_timeout=(CONNECT_SECONDS, READ_IDLE_SECONDS),
                 since_seconds=None if since is None else max(1, int(time.time() - since) + 1),
-            )  # fmt: skip
+            )
             for line in iter_resp_lines(response):
                 since = time.time()
                 if line.startswith(READY_MARK):
@@ -147,73 +144,6 @@ class InClusterRun:
         except (ApiException, HTTPError, OSError):
             pass  # the reports are what count; they are asked for next
         return since
-
-    def _manifest(self) -> dict | None:
-        """The master's report manifest, or None while it serves none (the load still runs)."""
-        try:
-            return json.loads(self._fetch(MANIFEST))
-        except InClusterError as error:
-            if isinstance(error.__cause__, ApiException) and error.__cause__.status in (401, 403):
-                raise InClusterError(f"{error}; the reports need `get` on pods/proxy in the run's namespace") from error
-            return None  # not served yet: the proxy answers 503 while nothing listens on the port
-        except ValueError:
-            return None
-
-    def _copy_reports(self, manifest: dict, report_dir: Path) -> None:
-        damaged = []
-        for name, expected in manifest["files"].items():
-            content = self._fetch(name)
-            if len(content) != expected["bytes"] or hashlib.sha256(content).hexdigest() != expected["sha256"]:
-                damaged.append(f"{name} ({len(content)} of {expected['bytes']} bytes, or a different digest)")
-                continue
-            (report_dir / Path(name).name).write_bytes(content)
-        if damaged:
-            raise InClusterError(f"Report file(s) came back damaged: {', '.join(damaged)}")
-
-    def _fetch(self, name: str) -> bytes:
-        """One file the master serves, through the API server's pod proxy, whole within its deadline."""
-        deadline: Deadline[bytes] = Deadline(FETCH_DEADLINE_SECONDS)
-        try:
-            return deadline.call(lambda: self._proxied_get(name))
-        except (ApiException, HTTPError, OSError, DeadlineError) as error:
-            raise InClusterError(f"Cannot fetch report {name} from Locust's master: {api_problem(error)}") from error
-
-    def predict_through_service(self, generator: LoadGenerator, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST a prediction to the Service the pods will load, through the API server's service proxy.
-
-        That is the in-cluster address: the load balancer's source ranges, which may exclude this machine, do not
-        apply. The status and body are TF Serving's, or the proxy's when no pod answers.
-        """
-        proxy = (f"/api/v1/namespaces/{generator.namespace}/services/{generator.service}:{generator.port}"
-                 f"/proxy{path}")  # fmt: skip
-        deadline: Deadline[tuple[int, bytes]] = Deadline(CHECK_TIMEOUT_SECONDS)
-
-        def post() -> tuple[int, bytes]:
-            request = self._api_client.param_serialize(
-                "POST", proxy, header_params={"Content-Type": "application/json"}, body=json.loads(body),
-                auth_settings=["BearerToken"],
-            )  # fmt: skip
-            response = self._api_client.call_api(*request, _request_timeout=(CONNECT_SECONDS, CHECK_TIMEOUT_SECONDS))
-            content = response.read() or b""
-            if response.status in (401, 403):
-                raise ApiException.from_response(http_resp=response, body=None, data=None)
-            return response.status, content
-
-        try:
-            return deadline.call(post)
-        except (ApiException, HTTPError, OSError, DeadlineError) as error:
-            raise InClusterError(
-                f"Cannot predict through the API server's proxy to Service {generator.namespace}/"
-                f"{generator.service}: {api_problem(error)}"
-                + ("; the account needs `create` on services/proxy" if isinstance(error, ApiException) else "")
-            ) from error
-
-    def _proxied_get(self, name: str) -> bytes:
-        response = self._core.connect_get_namespaced_pod_proxy_with_path(
-            f"{MASTER}:{REPORT_PORT}", self.namespace, name, _preload_content=False,
-            _request_timeout=(CONNECT_SECONDS, LOG_IDLE_SECONDS),
-        )  # fmt: skip
-        return response.data  # type: ignore[attr-defined] - with _preload_content=False, urllib3's response
 
     def _pods(self) -> list:
         try:
@@ -242,9 +172,10 @@ class InClusterRun:
             if condition.type == "PodScheduled" and condition.status == "False":
                 message = f"{condition.reason}: {condition.message}"
         events = self._core.list_namespaced_event(
-            self.namespace, field_selector=f"involvedObject.name={pod.metadata.name}",
+            self.namespace,
+            field_selector=f"involvedObject.name={pod.metadata.name}",
             _request_timeout=(CONNECT_SECONDS, 30),
-        ).items  # fmt: skip
+        ).items
         latest = [event.message for event in events if event.message]
         return "; ".join(part for part in (message, latest[-1] if latest else "") if part) or "no reason given yet"
 
@@ -280,16 +211,3 @@ def _failure(pod) -> str | None:
         if terminated and terminated.exit_code:
             return f"Locust exited with status {terminated.exit_code} ({terminated.reason or 'no reason'})"
     return None
-
-
-def api_problem(error: Exception) -> str:
-    """The status, and the API server's own message where its answer carries one (a Status object)."""
-    if isinstance(error, utils.FailToCreateError) and error.api_exceptions:
-        error = error.api_exceptions[0]
-    if isinstance(error, ApiException):
-        try:
-            detail = str(json.loads(error.body or "{}").get("message", ""))
-        except (ValueError, AttributeError):
-            detail = ""
-        return f"HTTP {error.status} {error.reason}" + (f": {detail[:200]}" if detail else "")
-    return str(error).splitlines()[0][:200] if str(error) else type(error).__name__

@@ -53,7 +53,7 @@ def check_prediction(args: argparse.Namespace, run: InClusterRun, generator: Loa
     path = model_api.predict_path(args.model_name, args.model_version or None)
     body = model_api.predict_body(model_api.load_image(args.image), args.signature)
     try:
-        status, content = run.predict_through_service(generator, path, body)
+        status, content = run.proxies.predict_through_service(generator, path, body)
     except InClusterError as error:
         raise TargetError(str(error)) from error
     where = f"{generator.rest_url} (through the API server's proxy)"
@@ -99,8 +99,11 @@ def run(
         copied.replace(verdict_file)
     if result.lost_workers:
         lost = ", ".join(result.lost_workers)
-        print(f"error: the master lost {len(result.lost_workers)} worker(s) during the run ({lost}): "
-              "the load fell short of what was asked", file=sys.stderr)  # fmt: skip
+        print(
+            f"error: the master lost {len(result.lost_workers)} worker(s) during the run ({lost}): "
+            "the load fell short of what was asked",
+            file=sys.stderr,
+        )
         return (verdict.FAILED if result.exit_code == verdict.PASSED else result.exit_code), False
     return result.exit_code, False
 

@@ -92,11 +92,16 @@ def _pod_spec(generator: LoadGenerator, command: list[str], resources: dict, rep
         {"name": "tmp", "mountPath": "/tmp"},
     ]
     volumes = [
-        {"name": "package", "configMap": {"name": PACKAGE_CONFIG_MAP, "items": [
-            {"key": module, "path": module} for module in SHIPPED_MODULES]}},
+        {
+            "name": "package",
+            "configMap": {
+                "name": PACKAGE_CONFIG_MAP,
+                "items": [{"key": module, "path": module} for module in SHIPPED_MODULES],
+            },
+        },
         {"name": "data", "configMap": {"name": PACKAGE_CONFIG_MAP, "items": [{"key": "image", "path": "image"}]}},
         {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
-    ]  # fmt: skip
+    ]
     if reports:
         mounts.append({"name": "reports", "mountPath": REPORTS_DIR})
         volumes.append({"name": "reports", "emptyDir": {"sizeLimit": "256Mi"}})
@@ -165,17 +170,52 @@ def manifests(namespace: str, generator: LoadGenerator, workers: int, image: byt
     locustfile = f"{PACKAGE_ROOT}/loadtest/locustfile.py"
     shared = [*load_args, "--image", f"{DATA_DIR}/image"]
     master_command = [
-        "locust", "-f", locustfile, "--master", "--headless", "--only-summary",
-        "--expect-workers", str(workers), "--expect-workers-max-wait", str(WORKERS_WAIT_SECONDS),
-        "--host", generator.rest_url, "--csv", f"{REPORTS_DIR}/locust", "--html", f"{REPORTS_DIR}/report.html",
-        "--report-dir", REPORTS_DIR, "--verdict-file", f"{REPORTS_DIR}/{VERDICT_FILE}", *shared,
-    ]  # fmt: skip
+        "locust",
+        "-f",
+        locustfile,
+        "--master",
+        "--headless",
+        "--only-summary",
+        "--expect-workers",
+        str(workers),
+        "--expect-workers-max-wait",
+        str(WORKERS_WAIT_SECONDS),
+        "--host",
+        generator.rest_url,
+        "--csv",
+        f"{REPORTS_DIR}/locust",
+        "--html",
+        f"{REPORTS_DIR}/report.html",
+        "--report-dir",
+        REPORTS_DIR,
+        "--verdict-file",
+        f"{REPORTS_DIR}/{VERDICT_FILE}",
+        *shared,
+    ]
     # When Locust ends, the report folder is served (its exit status in the manifest), for a bounded time.
-    serve_reports = ["python", "-m", "loadtest.report_server", "--dir", REPORTS_DIR, "--port", str(REPORT_PORT),
-                     "--linger", str(REPORT_LINGER_SECONDS)]  # fmt: skip
+    serve_reports = [
+        "python",
+        "-m",
+        "loadtest.report_server",
+        "--dir",
+        REPORTS_DIR,
+        "--port",
+        str(REPORT_PORT),
+        "--linger",
+        str(REPORT_LINGER_SECONDS),
+    ]
     master_script = f'{shlex.join(master_command)}; {shlex.join(serve_reports)} --exit-code "$?"'
-    worker_command = ["locust", "-f", locustfile, "--worker", "--master-host", MASTER, "--master-port",
-                      str(MASTER_PORT), *shared]  # fmt: skip
+    worker_command = [
+        "locust",
+        "-f",
+        locustfile,
+        "--worker",
+        "--master-host",
+        MASTER,
+        "--master-port",
+        str(MASTER_PORT),
+        *shared,
+    ]
     package = _package()
     return [
         {

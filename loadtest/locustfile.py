@@ -90,9 +90,14 @@ class PredictUser(FastHttpUser):
             if fired is not ran_out:
                 raise
             self.environment.events.request.fire(
-                request_type="POST", name=self.path, response_time=(time.perf_counter() - started) * 1000,
-                response_length=0, response=None, context={}, exception=fired,
-            )  # fmt: skip
+                request_type="POST",
+                name=self.path,
+                response_time=(time.perf_counter() - started) * 1000,
+                response_length=0,
+                response=None,
+                context={},
+                exception=fired,
+            )
         finally:
             deadline.cancel()
             PredictUser.in_flight -= 1
@@ -153,8 +158,14 @@ def _log_last_step(recorder: StepRecorder, load: Load) -> None:
         total = load.steps if isinstance(load, StepLoad) else 1
         log.info(
             "step %d/%d done: %d users, %d requests, %d failures, %.1f rps, p95 %d ms",
-            last.step, total, last.users, last.requests, last.failures, last.rps, last.p95_ms,
-        )  # fmt: skip
+            last.step,
+            total,
+            last.users,
+            last.requests,
+            last.failures,
+            last.rps,
+            last.p95_ms,
+        )
 
 
 @events.init.add_listener

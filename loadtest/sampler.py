@@ -123,14 +123,17 @@ class ClusterSampler:
         )
         selector = ",".join(f"{key}={value}" for key, value in (deployment.spec.selector.match_labels or {}).items())
         pods = self._read(
-            f"pods of {where}{target.deployment}", self._core.list_namespaced_pod, target.namespace,
+            f"pods of {where}{target.deployment}",
+            self._core.list_namespaced_pod,
+            target.namespace,
             label_selector=selector,
-        ).items  # fmt: skip
+        ).items
         # No pool (a cluster without the stack's pools): every node counts.
         nodes = self._read(
-            f"nodes of node pool {target.node_pool}" if target.node_pool else "nodes", self._core.list_node,
+            f"nodes of node pool {target.node_pool}" if target.node_pool else "nodes",
+            self._core.list_node,
             label_selector=f"{NODE_POOL_LABEL}={target.node_pool}" if target.node_pool else "",
-        ).items  # fmt: skip
+        ).items
         server = self._server_view([pod.metadata.name for pod in pods if _is_running_ready(pod)], now)
         phases = Counter(pod.status.phase if pod.status else "Unknown" for pod in pods)
         reasons = Counter(_pending_reason(pod) for pod in pods if pod.status and pod.status.phase == "Pending")
@@ -159,13 +162,18 @@ class ClusterSampler:
         for pod in pods:
             try:
                 text = self._core.connect_get_namespaced_pod_proxy_with_path(
-                    f"{pod}:{server_metrics.REST_PORT}", self.target.namespace,
-                    server_metrics.METRICS_PATH.lstrip("/"), _request_timeout=self._timeout,
-                )  # fmt: skip
+                    f"{pod}:{server_metrics.REST_PORT}",
+                    self.target.namespace,
+                    server_metrics.METRICS_PATH.lstrip("/"),
+                    _request_timeout=self._timeout,
+                )
             except ApiException as error:
                 if error.status in (401, 403):
-                    log.warning("TF Serving's metrics cannot be read through the pod proxy (HTTP %s): "
-                                "the chart shows the client's view only", error.status)  # fmt: skip
+                    log.warning(
+                        "TF Serving's metrics cannot be read through the pod proxy (HTTP %s): "
+                        "the chart shows the client's view only",
+                        error.status,
+                    )
                     self._readings = None
                     return None
                 continue  # a pod that is starting or stopping; the others still count
@@ -224,9 +232,11 @@ def _pending_reason(pod) -> str:
 
 def _is_running_ready(pod) -> bool:
     status = pod.status
-    return bool(status and status.phase == "Running" and any(
-        c.type == "Ready" and c.status == "True" for c in status.conditions or []
-    ))  # fmt: skip
+    return bool(
+        status
+        and status.phase == "Running"
+        and any(c.type == "Ready" and c.status == "True" for c in status.conditions or [])
+    )
 
 
 def _is_ready(node) -> bool:

@@ -158,9 +158,12 @@ def render_chart(
         rps_axis.plot(load_times, [point.rps for point in load], color="tab:orange", label="requests/s")
         if any(s.server_rps is not None for s in samples):
             rps_axis.plot(
-                sample_times, [s.server_rps for s in samples], color="tab:orange", linestyle="--",
+                sample_times,
+                [s.server_rps for s in samples],
+                color="tab:orange",
+                linestyle="--",
                 label="server requests/s",
-            )  # fmt: skip
+            )
         twin_axes.append((users_axis, rps_axis))
         users_axis.set_ylabel("users")
         rps_axis.set_ylabel("requests/s")
@@ -168,9 +171,12 @@ def render_chart(
             latency_axis.plot(load_times, [p.p95_ms for p in load], color="tab:red", label="p95 latency (ms)")
             if any(s.server_p95_ms is not None for s in samples):
                 latency_axis.plot(
-                    sample_times, [s.server_p95_ms for s in samples], color="tab:purple", linestyle="--",
+                    sample_times,
+                    [s.server_p95_ms for s in samples],
+                    color="tab:purple",
+                    linestyle="--",
                     label="server p95 (ms)",
-                )  # fmt: skip
+                )
             latency_axis.set_ylabel("p95 ms")
     else:
         cluster_axes = list(axes)
@@ -179,14 +185,22 @@ def render_chart(
 
     cpu_axis.plot(sample_times, [s.hpa_cpu_utilization_percent for s in samples], marker=".", label="HPA CPU use (%)")
     cpu_axis.step(
-        sample_times, [s.hpa_cpu_target_percent for s in samples], where="post", linestyle=":", color="black",
+        sample_times,
+        [s.hpa_cpu_target_percent for s in samples],
+        where="post",
+        linestyle=":",
+        color="black",
         label="HPA target (%)",
-    )  # fmt: skip
+    )
     cpu_axis.set_ylabel("CPU % of request")
     replicas_axis.step(
-        sample_times, [s.hpa_desired_replicas for s in samples], where="post", linestyle="--", linewidth=2,
+        sample_times,
+        [s.hpa_desired_replicas for s in samples],
+        where="post",
+        linestyle="--",
+        linewidth=2,
         label="desired replicas",
-    )  # fmt: skip
+    )
     replicas_axis.step(sample_times, [s.ready_replicas for s in samples], where="post", label="ready replicas")
     for reason, counts in pending_by_reason(samples).items():
         replicas_axis.step(sample_times, counts, where="post", linestyle="-.", label=f"pending: {reason}")
@@ -197,9 +211,12 @@ def render_chart(
     for index, failure in enumerate(failures):
         for axis in cluster_axes:
             axis.axvline(
-                failure.time - start, color="grey", linestyle=":", linewidth=1,
+                failure.time - start,
+                color="grey",
+                linestyle=":",
+                linewidth=1,
                 label="failed sample" if index == 0 and axis is replicas_axis else None,
-            )  # fmt: skip
+            )
 
     labels: list[str] = []
     twins = dict(twin_axes)

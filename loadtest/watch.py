@@ -82,10 +82,13 @@ def _keep(sample: Sample, writer: TimelineWriter, record: Record) -> None:
     record.samples.append(sample)
     log.info(
         "replicas desired %d, ready %d, pending %d%s; nodes %d; cpu %s%%",
-        sample.hpa_desired_replicas, sample.ready_replicas, sample.pending_pods,
-        f" ({sample.pending_reasons})" if sample.pending_reasons else "", sample.nodes,
+        sample.hpa_desired_replicas,
+        sample.ready_replicas,
+        sample.pending_pods,
+        f" ({sample.pending_reasons})" if sample.pending_reasons else "",
+        sample.nodes,
         "?" if sample.hpa_cpu_utilization_percent is None else sample.hpa_cpu_utilization_percent,
-    )  # fmt: skip
+    )
 
 
 def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
@@ -113,9 +116,13 @@ def sampler_from_args(args: argparse.Namespace, timeout: float) -> ClusterSample
         api_client, active = kubeconfig_client(path, args.context)
         defaults = project_defaults()
         context_namespace = (active.get("context") or {}).get("namespace")
-        names = {"namespace": context_namespace or defaults["namespace"], "deploymentName": LAB_WORKLOAD,
-                 "hpaName": LAB_WORKLOAD, "nodePoolName": defaults["nodePoolName"],
-                 "modelName": defaults["modelName"]}  # fmt: skip
+        names = {
+            "namespace": context_namespace or defaults["namespace"],
+            "deploymentName": LAB_WORKLOAD,
+            "hpaName": LAB_WORKLOAD,
+            "nodePoolName": defaults["nodePoolName"],
+            "modelName": defaults["modelName"],
+        }
         origin = f"the context {active.get('name')!r}" if context_namespace else "Pulumi.yaml's default"
     else:
         names = stack_outputs(args.stack, show_secrets=True, instead="--kubeconfig [PATH]")
@@ -204,13 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--stack", default=DEFAULT_STACK, help="Pulumi stack to watch (default: %(default)s)")
     add_watch_arguments(parser)
-    parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_SECONDS, metavar="SECONDS",
-                        help="time between samples (default: %(default)s)")  # fmt: skip
-    parser.add_argument("--duration", type=float, metavar="SECONDS",
-                        help="stop by itself after this long, plus at most one sample's deadline "
-                        f"({SAMPLE_DEADLINE_READS} x --interval) when the API is slow")  # fmt: skip
-    parser.add_argument("--report-dir", type=Path, required=True, metavar="DIR",
-                        help="folder for timeline.csv and .png; a load test's folder adds its load")  # fmt: skip
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL_SECONDS,
+        metavar="SECONDS",
+        help="time between samples (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        metavar="SECONDS",
+        help="stop by itself after this long, plus at most one sample's deadline "
+        f"({SAMPLE_DEADLINE_READS} x --interval) when the API is slow",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="folder for timeline.csv and .png; a load test's folder adds its load",
+    )
     return parser
 
 

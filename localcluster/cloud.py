@@ -161,13 +161,17 @@ class Cloud:
     def _scale_up(self, pending: Iterable[client.V1Pod], nodes: dict[str, client.V1Node], now: float) -> None:
         for pool in self.pools:
             wanting = [
-                pod for pod in pending
+                pod
+                for pod in pending
                 if ((pod.spec.priority if pod.spec else 0) or 0) >= EXPENDABLE_PRIORITY_CUTOFF and _fits_pool(pod, pool)
-            ]  # fmt: skip
+            ]
             if not wanting:
                 continue
-            members = [n for n in nodes.values() if ((n.metadata.labels or {}) if n.metadata else {}).get(
-                "cloud.google.com/gke-nodepool") == pool.name]  # fmt: skip
+            members = [
+                n
+                for n in nodes.values()
+                if ((n.metadata.labels or {}) if n.metadata else {}).get("cloud.google.com/gke-nodepool") == pool.name
+            ]
             booting = [n for n in members if not is_ready(n)]
             needed = self._nodes_needed(wanting, pool, len(booting))
             for index in range(len(members), min(len(members) + needed, pool.max_nodes)):

@@ -47,11 +47,13 @@ def _pod_metrics(pod: client.V1Pod, cores: float, now: str) -> dict:
         "timestamp": now,
         "window": WINDOW,
         "containers": [
-            {"name": container.name, "usage": {"cpu": f"{round(cores * 1000 / len(pod.spec.containers))}m",
-                                               "memory": "0"}}
+            {
+                "name": container.name,
+                "usage": {"cpu": f"{round(cores * 1000 / len(pod.spec.containers))}m", "memory": "0"},
+            }
             for container in pod.spec.containers
         ],
-    }  # fmt: skip
+    }
 
 
 class MetricsServer:
@@ -117,10 +119,25 @@ class MetricsServer:
     def _tls(self) -> ssl.SSLContext:
         cert, key = self._folder / "metrics.crt", self._folder / "metrics.key"
         subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-             "-keyout", str(key), "-out", str(cert)],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
+            check=True,
+            capture_output=True,
+        )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         return context

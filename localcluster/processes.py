@@ -43,9 +43,13 @@ class Component:
         with self.log.open("ab") as sink:
             # A session of its own: a Ctrl+C in the terminal reaches us, and we stop it in order.
             self.process = subprocess.Popen(
-                self.args, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                self.args,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
                 env=self.env,
-            )  # fmt: skip
+            )
 
     def check_alive(self) -> None:
         if self.process is not None and self.process.poll() is not None:

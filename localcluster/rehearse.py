@@ -119,13 +119,21 @@ def run_once(
             print(f"[{label}] deploying the stack through the engine (waits for its pods, boots included)", flush=True)
             stack = make_stack("rehearsal", root / "engine", kubernetes_config(values, plane.kubeconfig))
             stack.up(on_output=printer(label))
-            target = WatchTarget(namespace=str(values["namespace"]), deployment=APP_NAME, hpa=APP_NAME,
-                                 node_pool=node_pools[1].name, model_name=str(values["modelName"]),
-                                 namespace_origin="the rehearsal's stack")  # fmt: skip
+            target = WatchTarget(
+                namespace=str(values["namespace"]),
+                deployment=APP_NAME,
+                hpa=APP_NAME,
+                node_pool=node_pools[1].name,
+                model_name=str(values["modelName"]),
+                namespace_origin="the rehearsal's stack",
+            )
             sampler = ClusterSampler(config.new_client_from_config(str(plane.kubeconfig)), target, timeout=10)
             duration = plan.model.load.duration + plan.after_load
-            print(f"[{label}] load starts: {plan.model.load.steps} steps of {plan.model.load.step_seconds:.0f} s; "
-                  f"watching for {duration:.0f} s", flush=True)  # fmt: skip
+            print(
+                f"[{label}] load starts: {plan.model.load.steps} steps of {plan.model.load.step_seconds:.0f} s; "
+                f"watching for {duration:.0f} s",
+                flush=True,
+            )
             load_started.append(time.time())
             with Watcher(sampler, report_dir, plan.interval, duration) as watcher:
                 if watcher.wait():
@@ -193,13 +201,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     load = parser.add_argument_group("load (default: the lab's 2, 4, ... 22 users, 60 s each)")
     load.add_argument("--steps", type=_positive(int), default=LAB_STEPS, help="number of load steps")
-    load.add_argument("--step-time", type=_positive(float), default=LAB_STEP_SECONDS, metavar="SECONDS",
-                      help="length of each step")  # fmt: skip
-    load.add_argument("--step-users", type=_positive(int), default=LAB_STEP_USERS, metavar="N",
-                      help="users added at each step")  # fmt: skip
-    load.add_argument("--cpu-per-request", type=_positive(float), default=CPU_SECONDS_PER_REQUEST,
-                      metavar="CPU_SECONDS", help=f"CPU one prediction costs a replica (default: "
-                      f"{CPU_SECONDS_PER_REQUEST}, measured in benchmarks/)")  # fmt: skip
+    load.add_argument(
+        "--step-time", type=_positive(float), default=LAB_STEP_SECONDS, metavar="SECONDS", help="length of each step"
+    )
+    load.add_argument(
+        "--step-users", type=_positive(int), default=LAB_STEP_USERS, metavar="N", help="users added at each step"
+    )
+    load.add_argument(
+        "--cpu-per-request",
+        type=_positive(float),
+        default=CPU_SECONDS_PER_REQUEST,
+        metavar="CPU_SECONDS",
+        help=f"CPU one prediction costs a replica (default: {CPU_SECONDS_PER_REQUEST}, measured in benchmarks/)",
+    )
     cloud = parser.add_argument_group("what a cloud makes wait (defaults: the scale-up table of docs/scaling.md)")
     defaults = Delays()
     for option, default, what in (
@@ -207,13 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
         ("--image-pull", defaults.image_pull, "pulling an image onto a node for the first time"),
         ("--model-load", defaults.model_load, "TF Serving loading the model, until the replica is Ready"),
     ):
-        cloud.add_argument(option, type=_positive(float, zero=True), default=default, metavar="SECONDS",
-                           help=f"{what} (default: {default:.0f})")  # fmt: skip
-    parser.add_argument("--interval", type=_positive(float), default=5.0, metavar="SECONDS",
-                        help="time between samples (default: 5)")  # fmt: skip
-    parser.add_argument("--after-load", type=_positive(float, zero=True), default=AFTER_LOAD_SECONDS,
-                        metavar="SECONDS", help=f"how long to watch once the load ends (default: "
-                        f"{AFTER_LOAD_SECONDS:.0f})")  # fmt: skip
+        cloud.add_argument(
+            option,
+            type=_positive(float, zero=True),
+            default=default,
+            metavar="SECONDS",
+            help=f"{what} (default: {default:.0f})",
+        )
+    parser.add_argument(
+        "--interval", type=_positive(float), default=5.0, metavar="SECONDS", help="time between samples (default: 5)"
+    )
+    parser.add_argument(
+        "--after-load",
+        type=_positive(float, zero=True),
+        default=AFTER_LOAD_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to watch once the load ends (default: {AFTER_LOAD_SECONDS:.0f})",
+    )
     return parser
 
 
@@ -241,12 +265,16 @@ def main(argv: list[str] | None = None) -> int:
     report_dir = args.report_dir or REPO / "reports" / time.strftime("rehearsal-%Y%m%d-%H%M%S")
     show_logs(logging.WARNING)
     delays = plan.delays
-    print(f"Delays: node boot {delays.node_boot:.0f} s, image pull {delays.image_pull:.0f} s, model load "
-          f"{delays.model_load:.0f} s; {plan.model.cpu_seconds_per_request} CPU-s per request")  # fmt: skip
+    print(
+        f"Delays: node boot {delays.node_boot:.0f} s, image pull {delays.image_pull:.0f} s, model load "
+        f"{delays.model_load:.0f} s; {plan.model.cpu_seconds_per_request} CPU-s per request"
+    )
     try:
         build([], cache_root())
-        results = [(label, run_once(label, run_values, plan, report_dir / f"run-{index}"))
-                   for index, (label, run_values) in enumerate(runs, 1)]  # fmt: skip
+        results = [
+            (label, run_once(label, run_values, plan, report_dir / f"run-{index}"))
+            for index, (label, run_values) in enumerate(runs, 1)
+        ]
     except (BuildError, ControlPlaneError, TimeoutError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

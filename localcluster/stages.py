@@ -133,9 +133,13 @@ def _stage(name: str, kind: str, match: list[dict], next_step: dict, **spec: obj
         "apiVersion": "kwok.x-k8s.io/v1alpha1",
         "kind": "Stage",
         "metadata": {"name": name},
-        "spec": {"resourceRef": {"apiGroup": "v1", "kind": kind}, "selector": {"matchExpressions": match},
-                 "next": next_step, **spec},
-    }  # fmt: skip
+        "spec": {
+            "resourceRef": {"apiGroup": "v1", "kind": kind},
+            "selector": {"matchExpressions": match},
+            "next": next_step,
+            **spec,
+        },
+    }
 
 
 def _gate(timed: bool) -> tuple[list[dict], dict]:
@@ -150,30 +154,57 @@ def stages(timed: bool = False) -> list[dict]:
     """Every stage kwok plays; `timed` holds new nodes and pods until their READY_AT (the rehearsal)."""
     gate, delay = _gate(timed)
     not_ready, alive = _expression(_READY, "NotIn", "True"), _expression(".metadata.deletionTimestamp", "DoesNotExist")
-    load_balancer = [_expression(".spec.type", "In", "LoadBalancer"),
-                     _expression(".status.loadBalancer.ingress", "DoesNotExist")]  # fmt: skip
+    load_balancer = [
+        _expression(".spec.type", "In", "LoadBalancer"),
+        _expression(".status.loadBalancer.ingress", "DoesNotExist"),
+    ]
     result = [
         _stage("node-ready", "Node", [not_ready, *gate], {"statusTemplate": _NODE_READY}, **delay),
         # Well inside the node controller's 40-second grace period; kwok renews the node Leases as well.
         _stage(
-            "node-heartbeat", "Node", [_expression(_READY, "In", "True")], {"statusTemplate": _CONDITIONS},
-            delay={"durationMilliseconds": 15000, "jitterDurationMilliseconds": 5000}, immediateNextStage=True,
+            "node-heartbeat",
+            "Node",
+            [_expression(_READY, "In", "True")],
+            {"statusTemplate": _CONDITIONS},
+            delay={"durationMilliseconds": 15000, "jitterDurationMilliseconds": 5000},
+            immediateNextStage=True,
         ),
-        _stage("pod-running", "Pod", [alive, _expression(".status.phase", "In", "Pending"), *gate],
-               {"statusTemplate": _POD_RUNNING}, **delay),
-        _stage("job-pod-succeeded", "Pod", [alive, _expression(".status.phase", "In", "Running"),
-               _expression(".metadata.ownerReferences.[].kind", "In", "Job")], {"statusTemplate": _POD_SUCCEEDED}),
+        _stage(
+            "pod-running",
+            "Pod",
+            [alive, _expression(".status.phase", "In", "Pending"), *gate],
+            {"statusTemplate": _POD_RUNNING},
+            **delay,
+        ),
+        _stage(
+            "job-pod-succeeded",
+            "Pod",
+            [
+                alive,
+                _expression(".status.phase", "In", "Running"),
+                _expression(".metadata.ownerReferences.[].kind", "In", "Job"),
+            ],
+            {"statusTemplate": _POD_SUCCEEDED},
+        ),
         # A kubelet confirms a graceful deletion by removing the pod: kwok does it at once.
         _stage("pod-deleted", "Pod", [_expression(".metadata.deletionTimestamp", "Exists")], {"delete": True}),
         _stage(
-            "load-balancer-ingress", "Service", load_balancer,
+            "load-balancer-ingress",
+            "Service",
+            load_balancer,
             {"patches": [{"subresource": "status", "type": "merge", "template": _INGRESS}]},
         ),
-    ]  # fmt: skip
+    ]
     if timed:
         # Nodes made before the run (the pools' minimum) carry no READY_AT: they are up already.
-        result.append(_stage("node-up", "Node", [not_ready, _expression(gate[0]["key"], "DoesNotExist")],
-                             {"statusTemplate": _NODE_READY}))  # fmt: skip
+        result.append(
+            _stage(
+                "node-up",
+                "Node",
+                [not_ready, _expression(gate[0]["key"], "DoesNotExist")],
+                {"statusTemplate": _NODE_READY},
+            )
+        )
     return result
 
 

@@ -14,8 +14,15 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "serving_proxy.py"
 def test_the_smoke_run_reports_each_measurement():
     run = subprocess.run([sys.executable, str(SCRIPT), "--smoke"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
-    headings = ("Host: ", "Cold first call, fresh process:", "batch 8:", "JSON parse + base64 decode",
-                "intra  1, inter  1:", "unbatched, up to 16 at once", "batching, max 8, 10 ms timeout")  # fmt: skip
+    headings = (
+        "Host: ",
+        "Cold first call, fresh process:",
+        "batch 8:",
+        "JSON parse + base64 decode",
+        "intra  1, inter  1:",
+        "unbatched, up to 16 at once",
+        "batching, max 8, 10 ms timeout",
+    )
     for heading in headings:
         assert heading in run.stdout, run.stdout
     closed_loop = [line for line in run.stdout.splitlines() if "batching" in line or "unbatched" in line]

@@ -63,8 +63,21 @@ def test_up_serve_scale_preview_destroy_leaves_nothing(tmp_path):
         stack.up(on_output=print)
         run("-m", "loadtest.predict", "--stack", name)
         report = tmp_path / "load"
-        run("-m", "loadtest", "--stack", name, "--steps", "3", "--step-time", "60", "--step-users", "10",
-            "--watch", "--report-dir", str(report))  # fmt: skip
+        run(
+            "-m",
+            "loadtest",
+            "--stack",
+            name,
+            "--steps",
+            "3",
+            "--step-time",
+            "60",
+            "--step-users",
+            "10",
+            "--watch",
+            "--report-dir",
+            str(report),
+        )
         if most_replicas_asked(report / "timeline.csv") < 2:
             failures.append("the HPA never asked for a second replica")
         if changes(stack.preview(on_output=print).change_summary):

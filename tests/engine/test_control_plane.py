@@ -36,8 +36,12 @@ def processes_of(folder: Path) -> dict[int, str]:
 def started(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     cli = subprocess.Popen(
         [sys.executable, "-m", "localcluster", "--dir", str(tmp_path)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     assert cli.stdout is not None
     lines = []
     # The CLI's own line, not a sleep, says the control plane is up.
@@ -78,8 +82,13 @@ def test_a_component_that_dies_stops_the_rest_and_is_named(started: tuple[subpro
 def test_a_start_past_its_deadline_is_named_and_leaves_nothing_running(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "localcluster", "--dir", str(tmp_path), "--start-timeout", "0.01"],
-        cwd=REPO, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
-    )  # fmt: skip
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert run.returncode == 1
     assert run.stderr.startswith("error: etcd was not ready within 0.01s")
     assert "Traceback" not in run.stderr

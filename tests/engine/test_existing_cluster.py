@@ -190,9 +190,18 @@ def test_replicas_scaled_through_the_api_survive_the_next_up(
 
 def test_the_watcher_samples_the_deployment(first_up: auto.UpResult, engine_home: Path, tmp_path: Path) -> None:
     run = run_tool(
-        engine_home, "loadtest.watch", "--stack", STACK, "--interval", "1", "--duration", "4",
-        "--report-dir", str(tmp_path), timeout=120,
-    )  # fmt: skip
+        engine_home,
+        "loadtest.watch",
+        "--stack",
+        STACK,
+        "--interval",
+        "1",
+        "--duration",
+        "4",
+        "--report-dir",
+        str(tmp_path),
+        timeout=120,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     with (tmp_path / "timeline.csv").open() as handle:
         rows = list(csv.DictReader(handle))
@@ -217,10 +226,23 @@ def master_serving_reports(pod_network: PodNetwork, tmp_path: Path) -> Iterator[
         (folder / name).write_bytes(content)
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.report_server", "--dir", str(folder), "--exit-code", "0",
-         "--port", str(port), "--linger", "600"],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtest.report_server",
+            "--dir",
+            str(folder),
+            "--exit-code",
+            "0",
+            "--port",
+            str(port),
+            "--linger",
+            "600",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdout is not None and server.stdout.readline().startswith(READY_MARK)
     pod_network.routes[""] = port
     yield reports
@@ -242,10 +264,25 @@ def test_an_in_cluster_load_test_checks_the_service_and_brings_its_reports_back_
     before = {ns.metadata.name for ns in client.CoreV1Api(kube).list_namespace().items}
     report_dir = tmp_path / "report"
     run = run_tool(
-        engine_home, "loadtest", "--stack", STACK, "--in-cluster", "--workers", "2", "--users", "2",
-        "--run-time", "5s", "--pending-timeout", "60", "--report-grace", "60", "--report-dir", str(report_dir),
+        engine_home,
+        "loadtest",
+        "--stack",
+        STACK,
+        "--in-cluster",
+        "--workers",
+        "2",
+        "--users",
+        "2",
+        "--run-time",
+        "5s",
+        "--pending-timeout",
+        "60",
+        "--report-grace",
+        "60",
+        "--report-dir",
+        str(report_dir),
         timeout=240,
-    )  # fmt: skip
+    )
     output = run.stdout + run.stderr
     assert run.returncode == 0, f"{output}\nthrough the pod network: {pod_network.requests}"
     assert "Traceback" not in output, output

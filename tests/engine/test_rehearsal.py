@@ -58,11 +58,30 @@ def test_a_spare_node_serves_the_new_replica_before_the_next_node_is_up(tmp_path
 @pytest.mark.parametrize("stop_with", [signal.SIGINT, signal.SIGTERM])
 def test_a_rehearsal_stopped_mid_run_stops_every_process_it_started(stop_with: int, tmp_path: Path) -> None:
     rehearsal = subprocess.Popen(
-        [sys.executable, "-m", "localcluster.rehearse", "--steps", "1", "--step-time", "300", "--node-boot", "1",
-         "--image-pull", "1", "--model-load", "1", "--report-dir", str(tmp_path)],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "localcluster.rehearse",
+            "--steps",
+            "1",
+            "--step-time",
+            "300",
+            "--node-boot",
+            "1",
+            "--image-pull",
+            "1",
+            "--model-load",
+            "1",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
+    )
     assert rehearsal.stdout is not None
     folder = None
     for line in rehearsal.stdout:  # the run's own lines, not a sleep, say where it is
@@ -76,10 +95,7 @@ def test_a_rehearsal_stopped_mid_run_stops_every_process_it_started(stop_with: i
     assert rehearsal.returncode == 130
     assert err.strip().splitlines()[-1] == "Interrupted: every process of the rehearsal was stopped."
     assert "Traceback" not in err
-    leftovers = [
-        proc.name for proc in Path("/proc").iterdir()
-        if proc.name.isdigit() and folder in _command_line(proc)
-    ]  # fmt: skip
+    leftovers = [proc.name for proc in Path("/proc").iterdir() if proc.name.isdigit() and folder in _command_line(proc)]
     assert leftovers == []
 
 

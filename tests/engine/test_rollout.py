@@ -64,8 +64,9 @@ def deployment(name: str, strategy: dict | None) -> dict:
 
 
 def programs_strategy() -> dict:
-    slots = serving_slots(str(DEFAULTS["machineType"]), NODES, str(DEFAULTS["cpuRequest"]),
-                          str(DEFAULTS["memoryRequest"]), gpu=False)  # fmt: skip
+    slots = serving_slots(
+        str(DEFAULTS["machineType"]), NODES, str(DEFAULTS["cpuRequest"]), str(DEFAULTS["memoryRequest"]), gpu=False
+    )
     assert slots is not None and slots == NODES, "one replica per serving node: full at maxNodes replicas"
     return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": rollout_max_unavailable(slots)}}
 

@@ -17,8 +17,12 @@ def run_copy(tmp_path, listing: list[str]) -> subprocess.CompletedProcess[str]:
     # rsync succeeds; ls prints the destination's objects, as many as a real model has and more.
     gcloud.write_text(f'#!/bin/bash\nif [ "$2" = ls ]; then cat {listed}; fi\n')
     gcloud.chmod(gcloud.stat().st_mode | stat.S_IEXEC)
-    env = {**os.environ, "PATH": f"{gcloud.parent}:{os.environ['PATH']}", "SOURCE": "gs://spls/gsp777/resnet_101",
-           "DESTINATION": DESTINATION}  # fmt: skip
+    env = {
+        **os.environ,
+        "PATH": f"{gcloud.parent}:{os.environ['PATH']}",
+        "SOURCE": "gs://spls/gsp777/resnet_101",
+        "DESTINATION": DESTINATION,
+    }
     return subprocess.run(["/bin/bash", "-c", COPY_SCRIPT], env=env, capture_output=True, text=True, timeout=60)
 
 

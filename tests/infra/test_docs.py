@@ -36,8 +36,13 @@ def test_every_relative_link_resolves(page):
 
 
 def test_the_settings_page_is_generated_from_pulumi_yaml():
-    check = subprocess.run([sys.executable, "tools/settings_table.py", "--check"], cwd=PROJECT_DIR,
-                           capture_output=True, text=True, check=False)  # fmt: skip
+    check = subprocess.run(
+        [sys.executable, "tools/settings_table.py", "--check"],
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert check.returncode == 0, check.stderr
 
 

@@ -69,8 +69,11 @@ def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gp
     assert enabled["artifactregistry.googleapis.com"] in repository.dependencies
     assert "containerfilesystem.googleapis.com" in enabled
     # A node account of its own must be allowed to consume that API, or GKE pulls the 4 GB image whole.
-    node_roles = {g.inputs["role"] for g in gpu.of_type("gcp:projects/iAMMember:IAMMember")
-                  if g.inputs["member"].startswith("serviceAccount:tfserving-gpu-nodes@")}  # fmt: skip
+    node_roles = {
+        g.inputs["role"]
+        for g in gpu.of_type("gcp:projects/iAMMember:IAMMember")
+        if g.inputs["member"].startswith("serviceAccount:tfserving-gpu-nodes@")
+    }
     assert "roles/serviceusage.serviceUsageConsumer" in node_roles
 
 
@@ -90,8 +93,12 @@ def test_spot_nodes_are_a_setting():
             "us-central1-a, us-central1-b, us-central1-c",
         ),
         (
-            {"accelerator": "nvidia-l4", "zone": "us-central1-a", "machineType": "g2-standard-4",
-             "image": "tensorflow/serving:2.8.0-gpu"},
+            {
+                "accelerator": "nvidia-l4",
+                "zone": "us-central1-a",
+                "machineType": "g2-standard-4",
+                "image": "tensorflow/serving:2.8.0-gpu",
+            },
             "is not compiled for nvidia-l4's compute capability",
         ),
         (
@@ -99,11 +106,13 @@ def test_spot_nodes_are_a_setting():
             "nvidia-tesla-t4 attaches only to n1 machine types, not e2-standard-4",
         ),
         ({"accelerator": "nvidia-tesla-t4"}, "image tensorflow/serving:2.8.0 is not a GPU build"),
-        ({"accelerator": "nvidia-tesla-t4", "zone": "us-central1-d", "image": "tensorflow/serving:2.8.0-gpu"},
-         "zone us-central1-d does not offer nvidia-tesla-t4"),
+        (
+            {"accelerator": "nvidia-tesla-t4", "zone": "us-central1-d", "image": "tensorflow/serving:2.8.0-gpu"},
+            "zone us-central1-d does not offer nvidia-tesla-t4",
+        ),
         ({"spotNodes": "often"}, "tfserving-gke:spotNodes must be true or false"),
     ],
-)  # fmt: skip
+)
 def test_what_cannot_work_is_refused_before_anything_exists(monkeypatch, overrides, expected):
     assert expected in failure(monkeypatch, **overrides)
 

@@ -19,8 +19,9 @@ OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 
 
 
 def resource_args(resource_type, props, config=None, name="it"):
-    return ResourceValidationArgs(resource_type, props, f"urn:pulumi:dev::tfserving-gke::{resource_type}::{name}",
-                                  name, OPTIONS, None, config)  # fmt: skip
+    return ResourceValidationArgs(
+        resource_type, props, f"urn:pulumi:dev::tfserving-gke::{resource_type}::{name}", name, OPTIONS, None, config
+    )
 
 
 def policy_resource(resource_type, props, name="it"):

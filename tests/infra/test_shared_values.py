@@ -26,11 +26,17 @@ def test_the_in_cluster_run_places_its_pods_by_the_programs_pool_label():
     objects = incluster_objects.manifests(
         "loadtest-contract",
         incluster_objects.LoadGenerator(
-            node_pools.LOAD_POOL_NAME, node_pools.LOAD_TAINT_KEY, node_pools.LOAD_TAINT_VALUE,
-            "http://image-classifier.tfserving.svc.cluster.local:8501", serving.APP_NAME, "tfserving",
+            node_pools.LOAD_POOL_NAME,
+            node_pools.LOAD_TAINT_KEY,
+            node_pools.LOAD_TAINT_VALUE,
+            "http://image-classifier.tfserving.svc.cluster.local:8501",
+            serving.APP_NAME,
+            "tfserving",
             tfserving.REST_PORT,
         ),
-        1, b"\xff\xd8", [],
-    )  # fmt: skip
+        1,
+        b"\xff\xd8",
+        [],
+    )
     pod = objects[3]["spec"]
     assert pod["nodeSelector"] == {node_pools.NODE_POOL_LABEL: node_pools.LOAD_POOL_NAME}

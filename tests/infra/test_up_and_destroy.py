@@ -236,8 +236,10 @@ def test_each_example_stack_fits_its_serving_replicas_on_its_nodes(stack, per_no
     resources = next(c for c in pod["containers"] if c["name"] == "tf-serving")["resources"]
     capacity = node_capacity(pool["nodeConfig"]["machineType"])
     assert capacity is not None
-    fits = min(capacity.schedulable_cpu // parse_quantity(resources["requests"]["cpu"]),
-               capacity.schedulable_memory_bytes // parse_quantity(resources["requests"]["memory"]))  # fmt: skip
+    fits = min(
+        capacity.schedulable_cpu // parse_quantity(resources["requests"]["cpu"]),
+        capacity.schedulable_memory_bytes // parse_quantity(resources["requests"]["memory"]),
+    )
     if GPU_RESOURCE in resources.get("limits", {}):
         fits = min(fits, len(pool["nodeConfig"]["guestAccelerators"]))
     assert fits == per_node

@@ -74,9 +74,10 @@ def test_tf_serving_flags_are_settings_and_absent_by_default(dev):
     (default,) = serving(dev)["spec"]["template"]["spec"]["containers"]
     assert not any("parallelism" in arg or "rest_api" in arg or "batching" in arg for arg in default["args"])
     tuned = run_program(
-        stack_config("dev", tensorflowIntraOpThreads=3, tensorflowInterOpThreads=1, restApiThreads=8,
-                     serverBatching=True)
-    )  # fmt: skip
+        stack_config(
+            "dev", tensorflowIntraOpThreads=3, tensorflowInterOpThreads=1, restApiThreads=8, serverBatching=True
+        )
+    )
     (container,) = serving(tuned)["spec"]["template"]["spec"]["containers"]
     for flag in (
         "--tensorflow_intra_op_parallelism=3",

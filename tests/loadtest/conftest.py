@@ -86,8 +86,20 @@ def csv_rows(path: Path) -> list[dict]:
 
 def constant_load(url, report_dir, *options, users=4, seconds="3s"):
     """`python -m loadtest` with a constant load of `users` for `seconds`, all users started at once."""
-    return run_module("loadtest", "--host", url, "--users", str(users), "--spawn-rate", str(users),
-                      "--run-time", seconds, "--report-dir", str(report_dir), *options)  # fmt: skip
+    return run_module(
+        "loadtest",
+        "--host",
+        url,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        seconds,
+        "--report-dir",
+        str(report_dir),
+        *options,
+    )
 
 
 # One state per sample: load arrives, the HPA asks for a 2nd replica, which waits Unschedulable for a node,

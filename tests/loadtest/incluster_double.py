@@ -27,8 +27,10 @@ from loadtest.report_server import MANIFEST, READY_MARK
 RUN_PATH = re.compile(r"^/(?:api/v1|apis/apps/v1)/namespaces(?:/(?P<namespace>[^/]+)(?:/(?P<kind>[a-z]+))?)?$")
 RUN_LOG = re.compile(r"^/api/v1/namespaces/(?P<namespace>loadtest-[^/]+)/pods/locust-master/log$")
 REPORTS = re.compile(r"^/api/v1/namespaces/loadtest-[^/]+/pods/locust-master:8089/proxy/(?P<name>[^/]+)$")
-SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/(?P<namespace>[^/]+)/services/(?P<service>[^/:]+):(?P<port>\d+)"
-                           r"/proxy(?P<path>/.*)$")  # fmt: skip
+SERVICE_PROXY = re.compile(
+    r"^/api/v1/namespaces/(?P<namespace>[^/]+)/services/(?P<service>[^/:]+):(?P<port>\d+)"
+    r"/proxy(?P<path>/.*)$"
+)
 LARGE_REPORT = "locust_stats_history.csv"
 
 
@@ -45,8 +47,14 @@ class Cluster:
 
 
 def status_failure(code: int, reason: str, message: str) -> dict:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason,
-            "message": message}  # fmt: skip
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
 
 
 def run_pods(namespace: str) -> list[dict]:
@@ -55,9 +63,19 @@ def run_pods(namespace: str) -> list[dict]:
     master_status: dict = {"phase": "Running"}
     if behaviour.get("master_waiting"):
         reason, message = behaviour["master_waiting"]
-        master_status = {"phase": "Pending", "containerStatuses": [
-            {"name": "locust", "ready": False, "restartCount": 0, "image": "locustio/locust", "imageID": "",
-             "state": {"waiting": {"reason": reason, "message": message}}}]}  # fmt: skip
+        master_status = {
+            "phase": "Pending",
+            "containerStatuses": [
+                {
+                    "name": "locust",
+                    "ready": False,
+                    "restartCount": 0,
+                    "image": "locustio/locust",
+                    "imageID": "",
+                    "state": {"waiting": {"reason": reason, "message": message}},
+                }
+            ],
+        }
     elif behaviour.get("master_phase") and Cluster.manifest_reads[0] > 0:
         master_status = {"phase": behaviour["master_phase"]}
     pods = [{"metadata": {"name": "locust-master", "namespace": namespace}, "status": master_status}]
@@ -74,11 +92,15 @@ def run_pods(namespace: str) -> list[dict]:
 
 def master_log() -> list[str]:
     behaviour = Cluster.behaviour
-    lines = ["[2026-11-28 10:00:00,000] master/INFO/locust.main: Starting Locust 2.47.0",
-             "[2026-11-28 10:00:02,000] master/INFO/loadtest: step 1/1 done: 4 users, 40 requests"]  # fmt: skip
+    lines = [
+        "[2026-11-28 10:00:00,000] master/INFO/locust.main: Starting Locust 2.47.0",
+        "[2026-11-28 10:00:02,000] master/INFO/loadtest: step 1/1 done: 4 users, 40 requests",
+    ]
     if behaviour.get("lost_worker"):
-        lines.append("[2026-11-28 10:00:03,000] master/INFO/locust.runners: Worker locust-workers-1_abc "
-                     "failed to send heartbeat, setting state to missing.")  # fmt: skip
+        lines.append(
+            "[2026-11-28 10:00:03,000] master/INFO/locust.runners: Worker locust-workers-1_abc "
+            "failed to send heartbeat, setting state to missing."
+        )
     if behaviour.get("log_cut") or behaviour.get("no_reports"):
         return lines
     return [*lines, f"{READY_MARK} on port 8089 for 900 s"]
@@ -119,8 +141,9 @@ def predict(path: str, body: bytes) -> tuple[int, bytes | dict]:
     if behaviour.get("service_status"):
         code = behaviour["service_status"]
         return code, status_failure(code, "ServiceUnavailable", 'no endpoints available for service "image-classifier"')
-    request = urllib.request.Request(behaviour["tf_serving"] + path, data=body,
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        behaviour["tf_serving"] + path, data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read()

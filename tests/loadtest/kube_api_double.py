@@ -149,8 +149,13 @@ class _Handler(JsonHandler):
 
     def in_cluster_get(self, path: str) -> bool:
         """Answer a GET of the in-cluster run; False when the path is not one."""
-        recorded = {"/_created": Cluster.created, "/_deleted": Cluster.deleted, "/_predictions": Cluster.predictions,
-                    "/_log_follows": Cluster.log_follows, "/_manifest_reads": Cluster.manifest_reads}  # fmt: skip
+        recorded = {
+            "/_created": Cluster.created,
+            "/_deleted": Cluster.deleted,
+            "/_predictions": Cluster.predictions,
+            "/_log_follows": Cluster.log_follows,
+            "/_manifest_reads": Cluster.manifest_reads,
+        }
         if path in recorded:
             self.answer(200, recorded[path])
             return True
@@ -219,14 +224,28 @@ class _Handler(JsonHandler):
             self.answer(200, deployment(state))
         elif url.path == PODS_PATH:
             pods = [pod(i, phase, reason) for i, (phase, reason) in enumerate(state["pods"])]
-            self.answer(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
-                               "items": pods if selector == POD_SELECTOR else []})  # fmt: skip
+            self.answer(
+                200,
+                {
+                    "kind": "PodList",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "items": pods if selector == POD_SELECTOR else [],
+                },
+            )
         elif POD_METRICS_PATH.match(unquote(url.path)):
             self.metrics(state)
         elif url.path == NODES_PATH:
             nodes = [node(i) for i in range(state["nodes"])]
-            self.answer(200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {},
-                               "items": nodes if selector == NODE_SELECTOR else []})  # fmt: skip
+            self.answer(
+                200,
+                {
+                    "kind": "NodeList",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "items": nodes if selector == NODE_SELECTOR else [],
+                },
+            )
         else:
             self.answer(404, status_failure(404, "NotFound", f"{url.path} not found"))
 

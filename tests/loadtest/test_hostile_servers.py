@@ -62,8 +62,10 @@ def test_an_unwritable_report_dir_is_one_line_before_any_work(module, target, tm
     blocker.write_text("")
     run = run_module(module, target, "--report-dir", str(blocker / "reports"))
     assert run.code == 2
-    assert run.stderr.strip() == f"error: --report-dir {blocker / 'reports'}: {blocker} is a file, not a folder; " \
-        "choose another folder."  # fmt: skip
+    assert (
+        run.stderr.strip() == f"error: --report-dir {blocker / 'reports'}: {blocker} is a file, not a folder; "
+        "choose another folder."
+    )
 
 
 # The model's answer
@@ -166,8 +168,12 @@ def test_ctrl_c_during_the_preflight_is_one_line_and_130(module, message, tf_ser
     report = ["--report-dir", str(tmp_path / "r")] if module == "loadtest" else []
     child = subprocess.Popen(
         [sys.executable, "-m", module, "--host", server.url, *report],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     # Ctrl+C once the preflight's request is at the server, not after a guessed time.
     deadline = time.monotonic() + 60
     while not server.received() and time.monotonic() < deadline:
@@ -186,8 +192,21 @@ def test_ctrl_c_during_the_preflight_is_one_line_and_130(module, message, tf_ser
 def test_the_verdict_is_the_last_line_and_the_last_step_is_logged(tf_serving, tmp_path):
     server = tf_serving()
     (tmp_path / "old-report.csv").write_text("from an earlier run")
-    run = run_module("loadtest", "--host", server.url, "--steps", "2", "--step-time", "2", "--step-users", "2",
-                     "--spawn-rate", "10", "--report-dir", str(tmp_path))  # fmt: skip
+    run = run_module(
+        "loadtest",
+        "--host",
+        server.url,
+        "--steps",
+        "2",
+        "--step-time",
+        "2",
+        "--step-users",
+        "2",
+        "--spawn-rate",
+        "10",
+        "--report-dir",
+        str(tmp_path),
+    )
     assert run.code == 0, run.stderr
     assert last_line(run.stdout).startswith("PASS: ")
     assert "step 1/2 done" in run.stderr and "step 2/2 done" in run.stderr
@@ -203,11 +222,28 @@ def test_the_verdict_is_the_last_line_and_the_last_step_is_logged(tf_serving, tm
 def test_ctrl_c_stops_the_load_writes_the_reports_and_is_not_a_pass(to_group, tf_serving, tmp_path):
     server = tf_serving()
     process = subprocess.Popen(
-        [sys.executable, "-m", "loadtest", "--host", server.url, "--users", "4", "--spawn-rate", "4",
-         "--run-time", "60s", "--report-dir", str(tmp_path)],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "loadtest",
+            "--host",
+            server.url,
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--run-time",
+            "60s",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
         preexec_fn=default_sigint,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and len(server.received()) < 8:
         time.sleep(0.2)
@@ -248,8 +284,19 @@ def hostile_cluster(start_double, tmp_path):
 
 
 def watch(kubeconfig, tmp_path, *options, timeout=30):
-    return run_module("loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "1", "--duration", "3",
-                      "--report-dir", str(tmp_path / "watch"), *options, timeout=timeout)  # fmt: skip
+    return run_module(
+        "loadtest.watch",
+        "--kubeconfig",
+        kubeconfig,
+        "--interval",
+        "1",
+        "--duration",
+        "3",
+        "--report-dir",
+        str(tmp_path / "watch"),
+        *options,
+        timeout=timeout,
+    )
 
 
 def test_the_wrong_namespace_stops_the_watch_at_once_naming_the_object(hostile_cluster, tmp_path):
@@ -265,8 +312,9 @@ def test_the_wrong_namespace_stops_the_watch_at_once_naming_the_object(hostile_c
 
 def test_a_load_test_with_a_wrong_watch_never_starts_the_load(hostile_cluster, tf_serving, tmp_path):
     server = tf_serving()
-    run = constant_load(server.url, tmp_path / "r", "--watch", "--kubeconfig", hostile_cluster(*SCRIPT),
-                        "--namespace", "elsewhere")  # fmt: skip
+    run = constant_load(
+        server.url, tmp_path / "r", "--watch", "--kubeconfig", hostile_cluster(*SCRIPT), "--namespace", "elsewhere"
+    )
     assert run.code == 2
     assert "HorizontalPodAutoscaler elsewhere/image-classifier not found" in run.stderr
     assert len(server.received()) == 1, "only the preflight prediction, no load"
@@ -286,13 +334,16 @@ def test_the_contexts_namespace_is_the_default(hostile_cluster, tmp_path):
 @pytest.mark.parametrize(
     ("state", "message"),
     [
-        ({"status": 403}, "the credentials may not read the HorizontalPodAutoscaler tfserving/image-classifier "
-                          "(HTTP 403 Forbidden); the watcher needs get on horizontalpodautoscalers"),
+        (
+            {"status": 403},
+            "the credentials may not read the HorizontalPodAutoscaler tfserving/image-classifier "
+            "(HTTP 403 Forbidden); the watcher needs get on horizontalpodautoscalers",
+        ),
         ({"status": 401}, "the cluster refused the credentials when reading the HorizontalPodAutoscaler"),
         ({"garbage": True}, "the API server's answer was not a Kubernetes object"),
         ({"hang": True}, "reading the HorizontalPodAutoscaler tfserving/image-classifier failed: no answer within 1 s"),
     ],
-)  # fmt: skip
+)
 def test_a_hostile_api_is_one_line_and_a_failure(state, message, hostile_cluster, tmp_path):
     run = watch(hostile_cluster(state), tmp_path)
     assert run.code == 2
@@ -334,16 +385,32 @@ def test_a_refused_api_is_one_line_per_sample_after_a_good_start(tmp_path):
     # Its own double, so that it stops exactly this server and nothing else on the machine.
     api = subprocess.Popen(
         [sys.executable, "-m", "tests.loadtest.kube_api_double", script_file(tmp_path, SCRIPT[:1])],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert api.stdout is not None
     url = api.stdout.readline().strip()
     kubeconfig = kubeconfig_for(url, tmp_path / "kubeconfig.json")
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "0.3", "--duration", "3",
-         "--report-dir", str(tmp_path / "watch")],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtest.watch",
+            "--kubeconfig",
+            kubeconfig,
+            "--interval",
+            "0.3",
+            "--duration",
+            "3",
+            "--report-dir",
+            str(tmp_path / "watch"),
+        ],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     # Once the first sample is in the timeline (an event, not a guessed time: a busy machine takes longer),
     # stop the API server: every later sample meets a refused connection.
     timeline = tmp_path / "watch" / "timeline.csv"

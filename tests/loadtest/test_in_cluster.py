@@ -63,8 +63,22 @@ def recorded(api: str, what: str) -> list:
 
 
 def in_cluster(env, report_dir, *options):
-    return run_module("loadtest", "--in-cluster", "--workers", "2", "--steps", "1", "--step-time", "5",
-                      "--report-grace", "60", "--report-dir", str(report_dir), *options, env=env)  # fmt: skip
+    return run_module(
+        "loadtest",
+        "--in-cluster",
+        "--workers",
+        "2",
+        "--steps",
+        "1",
+        "--step-time",
+        "5",
+        "--report-grace",
+        "60",
+        "--report-dir",
+        str(report_dir),
+        *options,
+        env=env,
+    )
 
 
 def test_a_run_creates_valid_restricted_objects_brings_the_reports_back_and_deletes_them(cluster_with, tmp_path):
@@ -146,8 +160,10 @@ def test_an_image_too_large_for_a_config_map_is_refused_before_anything_is_creat
     run = in_cluster(env, tmp_path / "report", "--image", str(large))
     assert run.code == 2
     last = run.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: --image is 800 KiB; an in-cluster run ships it in a ConfigMap, which Kubernetes "
-                           "limits to 1 MiB, so the image may be at most ")  # fmt: skip
+    assert last.startswith(
+        "error: --image is 800 KiB; an in-cluster run ships it in a ConfigMap, which Kubernetes "
+        "limits to 1 MiB, so the image may be at most "
+    )
     assert recorded(api, "created") == []
     assert "answers:" not in run.stdout  # refused before the preflight prediction too
 
@@ -260,9 +276,13 @@ def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path, sta
     api, env = cluster_with(**behaviour)
     process = subprocess.Popen(
         [sys.executable, "-m", "loadtest", "--in-cluster", "--steps", "1", "--report-dir", str(tmp_path / "r")],
-        cwd=PROJECT_DIR, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=default_sigint,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not reached(api):
         time.sleep(0.2)
@@ -302,8 +322,13 @@ def test_the_shipped_package_runs_as_a_real_master_and_worker(tf_serving, tmp_pa
     generator = incluster_objects.LoadGenerator(
         "load-pool", "k", "v", server.url, "image-classifier", "tfserving", 8501
     )
-    objects = incluster_objects.manifests("loadtest-test", generator, 1, model_api.default_image(), ["--steps", "1",
-                                          "--step-time", "3", "--step-users", "2", "--spawn-rate", "2"])  # fmt: skip
+    objects = incluster_objects.manifests(
+        "loadtest-test",
+        generator,
+        1,
+        model_api.default_image(),
+        ["--steps", "1", "--step-time", "3", "--step-users", "2", "--spawn-rate", "2"],
+    )
     package = objects[1]
     for module, text in package["data"].items():
         (root / "loadtest" / module).write_text(text)
@@ -311,9 +336,11 @@ def test_the_shipped_package_runs_as_a_real_master_and_worker(tf_serving, tmp_pa
 
     def local(command: str) -> str:
         # The data folder first: the package root is a prefix of its path.
-        return (command.replace(incluster_objects.DATA_DIR, str(data))
-                .replace(incluster_objects.PACKAGE_ROOT, str(root))
-                .replace(incluster_objects.REPORTS_DIR, str(reports)))  # fmt: skip
+        return (
+            command.replace(incluster_objects.DATA_DIR, str(data))
+            .replace(incluster_objects.PACKAGE_ROOT, str(root))
+            .replace(incluster_objects.REPORTS_DIR, str(reports))
+        )
 
     master_script = local(objects[3]["spec"]["containers"][0]["command"][-1])
     worker = [local(part) for part in objects[4]["spec"]["template"]["spec"]["containers"][0]["command"]]
@@ -322,8 +349,14 @@ def test_the_shipped_package_runs_as_a_real_master_and_worker(tf_serving, tmp_pa
     port, report_port = str(free_port()), str(free_port())
     master_script = master_script.replace("--master ", f"--master --master-bind-port {port} ")
     master_script = master_script.replace(f"--port {incluster_objects.REPORT_PORT}", f"--port {report_port}")
-    master = subprocess.Popen(["/bin/sh", "-c", master_script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    master = subprocess.Popen(
+        ["/bin/sh", "-c", master_script],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     worker[worker.index("--master-port") + 1] = port
     worker[worker.index("--master-host") + 1] = "127.0.0.1"
     workers = subprocess.Popen(worker, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -93,8 +93,20 @@ def test_step_recorder_cuts_running_totals_into_steps():
     assert (second.step, second.users, second.requests, second.failures, second.rps) == (2, 4, 40, 0, 4.0)
     assert (second.p50_ms, second.p95_ms, second.p99_ms) == (100, 100, 900)
     table = summary_table(recorder.results)
-    assert table.splitlines()[0].split() == ["step", "users", "secs", "requests", "failures", "rps", "p50", "ms",
-                                             "p95", "ms", "p99", "ms"]  # fmt: skip
+    assert table.splitlines()[0].split() == [
+        "step",
+        "users",
+        "secs",
+        "requests",
+        "failures",
+        "rps",
+        "p50",
+        "ms",
+        "p95",
+        "ms",
+        "p99",
+        "ms",
+    ]
     assert len(table.splitlines()) == 4
 
 

@@ -39,9 +39,20 @@ def test_constant_load_sends_the_labs_request_and_reports_what_the_server_saw(tf
 def test_step_load_adds_users_each_step_and_reports_each_step(tf_serving, tmp_path):
     server = tf_serving()
     run = run_module(
-        "loadtest", "--host", server.url, "--steps", "2", "--step-time", "2", "--step-users", "3",
-        "--spawn-rate", "10", "--report-dir", str(tmp_path),
-    )  # fmt: skip
+        "loadtest",
+        "--host",
+        server.url,
+        "--steps",
+        "2",
+        "--step-time",
+        "2",
+        "--step-users",
+        "3",
+        "--spawn-rate",
+        "10",
+        "--report-dir",
+        str(tmp_path),
+    )
     assert run.code == 0, run.stderr
     steps = csv_rows(tmp_path / "steps.csv")
     assert [(row["step"], row["users"]) for row in steps] == [("1", "3"), ("2", "6")]

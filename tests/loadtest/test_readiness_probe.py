@@ -13,16 +13,24 @@ from tests.loadtest.conftest import PROJECT_DIR
 def probe_script(port: int, marker, server_stat) -> str:
     """The script as the Deployment carries it, with the pod's port, marker file and server process pointed at
     this test's."""
-    code = ("from infra.tfserving import READINESS_SCRIPT as s, WARM_MARKER as m, SERVER_STAT as p; "
-            "print(m); print(p); print(s)")  # fmt: skip
+    code = (
+        "from infra.tfserving import READINESS_SCRIPT as s, WARM_MARKER as m, SERVER_STAT as p; "
+        "print(m); print(p); print(s)"
+    )
     # In a child process: this one may have Locust's gevent patches, which the Pulumi SDK must not meet.
     script = subprocess.run(
         [sys.executable, "-c", code],
-        cwd=PROJECT_DIR, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        cwd=PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     original_marker, original_stat, text = script.split("\n", 2)
-    return (text.replace("/dev/tcp/127.0.0.1/8501", f"/dev/tcp/127.0.0.1/{port}")
-            .replace(original_marker, str(marker)).replace(original_stat, str(server_stat)))  # fmt: skip
+    return (
+        text.replace("/dev/tcp/127.0.0.1/8501", f"/dev/tcp/127.0.0.1/{port}")
+        .replace(original_marker, str(marker))
+        .replace(original_stat, str(server_stat))
+    )
 
 
 def server_process(folder, started: int):

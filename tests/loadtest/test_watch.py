@@ -41,9 +41,16 @@ def cluster(start_double, tmp_path) -> str:
 def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluster, tmp_path):
     report_dir = tmp_path / "report"
     run = run_module(
-        "loadtest.watch", "--kubeconfig", cluster, "--interval", "0.3", "--duration", "2.4",
-        "--report-dir", str(report_dir),
-    )  # fmt: skip
+        "loadtest.watch",
+        "--kubeconfig",
+        cluster,
+        "--interval",
+        "0.3",
+        "--duration",
+        "2.4",
+        "--report-dir",
+        str(report_dir),
+    )
     assert run.code == 0, run.stderr
     assert (
         "sample failed: reading the HorizontalPodAutoscaler tfserving/image-classifier failed: "
@@ -52,10 +59,20 @@ def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluste
 
     rows = csv_rows(report_dir / "timeline.csv")
     assert list(rows[0]) == [
-        "time", "hpa_current_replicas", "hpa_desired_replicas", "hpa_cpu_utilization_percent",
-        "hpa_cpu_target_percent", "ready_replicas", "running_pods", "pending_pods", "pending_reasons", "nodes",
-        "ready_nodes", "server_rps", "server_p95_ms",
-    ]  # fmt: skip
+        "time",
+        "hpa_current_replicas",
+        "hpa_desired_replicas",
+        "hpa_cpu_utilization_percent",
+        "hpa_cpu_target_percent",
+        "ready_replicas",
+        "running_pods",
+        "pending_pods",
+        "pending_reasons",
+        "nodes",
+        "ready_nodes",
+        "server_rps",
+        "server_p95_ms",
+    ]
     assert 6 <= len(rows) <= 9, "one row per successful sample, none for the failed one"
     first, unschedulable, _, creating, ready = rows[:5]
     assert (first["hpa_desired_replicas"], first["ready_replicas"], first["nodes"]) == ("1", "1", "1")
@@ -94,10 +111,23 @@ def test_ctrl_c_stops_the_watch_and_keeps_what_it_sampled(cluster, tmp_path):
     report_dir = tmp_path / "report"
     timeline = report_dir / "timeline.csv"
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "loadtest.watch", "--kubeconfig", cluster, "--interval", "0.2",
-         "--report-dir", str(report_dir)],
-        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtest.watch",
+            "--kubeconfig",
+            cluster,
+            "--interval",
+            "0.2",
+            "--report-dir",
+            str(report_dir),
+        ],
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (not timeline.exists() or len(csv_rows(timeline)) < 3):
         time.sleep(0.1)
@@ -160,9 +190,17 @@ def test_chart_carries_every_series(tmp_path):
     path = tmp_path / "timeline.png"
     labels = render_chart(RECORDED, load, path, [FailedSample(150, "HTTP 500")])
     assert set(labels) == {
-        "users", "requests/s", "p95 latency (ms)", "HPA CPU use (%)", "HPA target (%)", "desired replicas",
-        "ready replicas", "pending: Unschedulable", "failed sample", "nodes",
-    }  # fmt: skip
+        "users",
+        "requests/s",
+        "p95 latency (ms)",
+        "HPA CPU use (%)",
+        "HPA target (%)",
+        "desired replicas",
+        "ready replicas",
+        "pending: Unschedulable",
+        "failed sample",
+        "nodes",
+    }
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -174,11 +212,20 @@ def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     rows = csv_rows(tmp_path / "timeline.csv")
     assert [float(row["time"]) for row in rows] == [sample.time for sample in RECORDED]
     assert rows[2] == {
-        "time": "110.000", "hpa_current_replicas": "3", "hpa_desired_replicas": "3",
-        "hpa_cpu_utilization_percent": "60", "hpa_cpu_target_percent": "60", "ready_replicas": "1",
-        "running_pods": "1", "pending_pods": "2", "server_rps": "", "server_p95_ms": "",
-        "pending_reasons": "Unschedulable:1", "nodes": "1", "ready_nodes": "1",
-    }  # fmt: skip
+        "time": "110.000",
+        "hpa_current_replicas": "3",
+        "hpa_desired_replicas": "3",
+        "hpa_cpu_utilization_percent": "60",
+        "hpa_cpu_target_percent": "60",
+        "ready_replicas": "1",
+        "running_pods": "1",
+        "pending_pods": "2",
+        "server_rps": "",
+        "server_p95_ms": "",
+        "pending_reasons": "Unschedulable:1",
+        "nodes": "1",
+        "ready_nodes": "1",
+    }
 
 
 def test_a_load_without_latencies_gets_no_empty_latency_panel(tmp_path):
@@ -215,8 +262,17 @@ def test_the_watch_reads_tf_servings_own_rate_and_latency_through_the_pod_proxy(
     script = tmp_path / "script.json"
     script.write_text(json.dumps(SERVING))
     kubeconfig = kubeconfig_for(start_double("kube_api_double", str(script)), tmp_path / "kubeconfig.json")
-    run = run_module("loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "0.5", "--duration", "1.2",
-                     "--report-dir", str(tmp_path / "report"))  # fmt: skip
+    run = run_module(
+        "loadtest.watch",
+        "--kubeconfig",
+        kubeconfig,
+        "--interval",
+        "0.5",
+        "--duration",
+        "1.2",
+        "--report-dir",
+        str(tmp_path / "report"),
+    )
     assert run.code == 0, run.stderr
     rows = csv_rows(tmp_path / "report" / "timeline.csv")
     assert rows[0]["server_rps"] == "", "a rate needs two readings"
@@ -233,8 +289,17 @@ def test_refused_metrics_leave_the_client_view_and_are_said_once(start_double, t
     script = tmp_path / "script.json"
     script.write_text(json.dumps([{**state, "metrics_status": 403} for state in SERVING]))
     kubeconfig = kubeconfig_for(start_double("kube_api_double", str(script)), tmp_path / "kubeconfig.json")
-    run = run_module("loadtest.watch", "--kubeconfig", kubeconfig, "--interval", "0.3", "--duration", "1.2",
-                     "--report-dir", str(tmp_path / "report"))  # fmt: skip
+    run = run_module(
+        "loadtest.watch",
+        "--kubeconfig",
+        kubeconfig,
+        "--interval",
+        "0.3",
+        "--duration",
+        "1.2",
+        "--report-dir",
+        str(tmp_path / "report"),
+    )
     assert run.code == 0, run.stderr
     assert run.stderr.count("TF Serving's metrics cannot be read through the pod proxy (HTTP 403)") == 1
     assert all(row["server_rps"] == "" for row in csv_rows(tmp_path / "report" / "timeline.csv"))

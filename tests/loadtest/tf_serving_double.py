@@ -127,9 +127,16 @@ def main() -> None:
     parser.add_argument("--model-name", default=Behaviour.model_name)
     args = parser.parse_args()
     behaviour = Behaviour(
-        args.model_name, args.fail_every, args.malformed_every, args.error_every,
-        args.reset_every, args.hang_after, args.drip_after, args.answer, args.predict_status,
-    )  # fmt: skip
+        args.model_name,
+        args.fail_every,
+        args.malformed_every,
+        args.error_every,
+        args.reset_every,
+        args.hang_after,
+        args.drip_after,
+        args.answer,
+        args.predict_status,
+    )
     serve(type("Handler", (_Handler,), {"behaviour": behaviour}), args.port)
 
 

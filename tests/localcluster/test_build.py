@@ -34,12 +34,15 @@ def test_unpublished_siblings_take_the_release_of_the_same_tree() -> None:
     edits = derived_edits(
         gomod(
             {"k8s.io/api": "v0.0.0", "k8s.io/client-go": "v0.0.0", "github.com/x/y": "v1.2.3"},
-            {"k8s.io/api": "./staging/src/k8s.io/api", "k8s.io/client-go": "./staging/src/k8s.io/client-go",
-             "k8s.io/sample-cli-plugin": "./staging/src/k8s.io/sample-cli-plugin"},
+            {
+                "k8s.io/api": "./staging/src/k8s.io/api",
+                "k8s.io/client-go": "./staging/src/k8s.io/client-go",
+                "k8s.io/sample-cli-plugin": "./staging/src/k8s.io/sample-cli-plugin",
+            },
             {"default": "go1.26"},
         ),
         KUBERNETES,
-    )  # fmt: skip
+    )
     assert edits == [
         "-replace=k8s.io/api=k8s.io/api@v0.36.3",
         "-replace=k8s.io/client-go=k8s.io/client-go@v0.36.3",
@@ -52,11 +55,13 @@ def test_forks_are_kept_and_development_replaces_of_published_modules_dropped() 
     edits = derived_edits(
         gomod(
             {"github.com/pulumi/pulumi/sdk/v3": "v3.274.1"},
-            {"github.com/pulumi/pulumi/sdk/v3": "../sdk",
-             "github.com/atotto/clipboard": ("github.com/tgummerer/clipboard", "v0.0.0-20241001131231-d02d263e614e")},
+            {
+                "github.com/pulumi/pulumi/sdk/v3": "../sdk",
+                "github.com/atotto/clipboard": ("github.com/tgummerer/clipboard", "v0.0.0-20241001131231-d02d263e614e"),
+            },
         ),
         pulumi,
-    )  # fmt: skip
+    )
     fork = "github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e"
     assert edits == [f"-replace=github.com/atotto/clipboard={fork}"]
 
@@ -75,8 +80,13 @@ def test_kubernetes_binaries_are_stamped_with_their_version() -> None:
 def run_build(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "localcluster.build", *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_without_go_the_build_says_so_in_one_line(tmp_path: Path) -> None:

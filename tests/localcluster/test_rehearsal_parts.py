@@ -122,8 +122,12 @@ def test_the_table_says_how_long_each_new_replica_took_and_what_was_added() -> N
 def test_bad_options_are_refused_in_one_line_before_anything_starts(args: list[str], expected: str) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "localcluster.rehearse", *args],
-        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert run.returncode == 2
     assert expected in run.stderr.strip().splitlines()[-1]
     assert "Traceback" not in run.stderr
