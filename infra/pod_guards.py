@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.tfserving import GRPC_PORT, REST_PORT
+from infra.serving_container import GRPC_PORT, REST_PORT
 
 
 def guard_serving_pods(

@@ -17,8 +17,7 @@ from infra.placement import serving_node_placement
 from infra.pod_guards import guard_serving_pods
 from infra.pods import checkov_skips, restricted_pod_security, tmp_volume
 from infra.rollout import rollout_strategy
-from infra.settings_values import ServingSettings
-from infra.tfserving import (
+from infra.serving_container import (
     GRPC_PORT,
     METRICS_PATH,
     REST_PORT,
@@ -27,6 +26,7 @@ from infra.tfserving import (
     server_files,
     tf_serving_container,
 )
+from infra.settings_values import ServingSettings
 from infra.warm_capacity import SERVING_PRIORITY_CLASS, WarmCapacity, WarmCapacityArgs
 
 # The lab's object names; every Kubernetes name of the serving system is defined here.

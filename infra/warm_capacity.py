@@ -22,8 +22,8 @@ from infra.identity import KubernetesTarget
 from infra.labels import PLACEHOLDER_COMPONENT, recommended_labels
 from infra.placement import serving_node_placement
 from infra.pods import checkov_skips, no_ingress_policy, restricted_container_security, restricted_pod_security
+from infra.serving_container import serving_resources
 from infra.settings_values import ServingSettings
-from infra.tfserving import serving_resources
 
 SERVING_PRIORITY_CLASS = "tfserving-serving"
 SERVING_PRIORITY = 1000

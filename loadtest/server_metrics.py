@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 
-# Where the stack serves them (infra/tfserving.py; a test keeps the two equal).
+# Where the stack serves them (infra/serving_container.py; a test keeps the two equal).
 METRICS_PATH = "/monitoring/prometheus/metrics"
 REST_PORT = 8501
 REQUEST_COUNT = ":tensorflow:serving:request_count"

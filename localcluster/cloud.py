@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from kubernetes import client
 from kubernetes.utils.quantity import parse_quantity
 
+from infra.node_pools import NODE_POOL_LABEL
 from localcluster.nodes import Pool, allocatable, is_ready, node_manifest
 from localcluster.stages import READY_AT
 
@@ -61,7 +62,7 @@ def _requests(pod: client.V1Pod) -> tuple[float, float]:
     return cpu, memory
 
 
-def _fits_pool(pod: client.V1Pod, pool: Pool) -> bool:
+def fits_pool(pod: client.V1Pod, pool: Pool) -> bool:
     """The pool's template takes the pod: its labels satisfy the selector, its taint is tolerated, it is big enough."""
     spec = pod.spec
     assert spec is not None
@@ -163,14 +164,14 @@ class Cloud:
             wanting = [
                 pod
                 for pod in pending
-                if ((pod.spec.priority if pod.spec else 0) or 0) >= EXPENDABLE_PRIORITY_CUTOFF and _fits_pool(pod, pool)
+                if ((pod.spec.priority if pod.spec else 0) or 0) >= EXPENDABLE_PRIORITY_CUTOFF and fits_pool(pod, pool)
             ]
             if not wanting:
                 continue
             members = [
                 n
                 for n in nodes.values()
-                if ((n.metadata.labels or {}) if n.metadata else {}).get("cloud.google.com/gke-nodepool") == pool.name
+                if ((n.metadata.labels or {}) if n.metadata else {}).get(NODE_POOL_LABEL) == pool.name
             ]
             booting = [n for n in members if not is_ready(n)]
             needed = self._nodes_needed(wanting, pool, len(booting))

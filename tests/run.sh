@@ -12,8 +12,8 @@ echo "== ruff (lint and format)"
 echo "== pyright"
 "$venv/bin/pyright" --pythonpath "$venv/bin/python"
 # Locust patches the process with gevent, which hangs the Pulumi runtime: one pytest run each.
-echo "== Pulumi program under mocks"
-"$venv/bin/python" -m pytest tests/infra
+echo "== Pulumi program and its policy pack under mocks"
+"$venv/bin/python" -m pytest tests/infra tests/policy
 # The real deploy runs only where TFSERVING_E2E_PROJECT is set, the serving benchmark only where TensorFlow
 # is installed (benchmarks/README.md); -rs prints how to run each when skipped.
 echo "== end-to-end test and its helpers; serving benchmark smoke test; the local cluster's build and shapes"
@@ -29,7 +29,5 @@ manifests=$(mktemp -d)
 trap 'rm -rf "$manifests"' EXIT
 "$venv/bin/python" -m tests.infra.render_manifests "$manifests" >/dev/null
 "$checkov_venv/bin/checkov" --directory "$manifests" --framework kubernetes --skip-download --compact --quiet
-if [ -d tests/loadtest ]; then
-  echo "== load-test package"
-  "$venv/bin/python" -m pytest tests/loadtest
-fi
+echo "== load-test package"
+"$venv/bin/python" -m pytest tests/loadtest

@@ -16,7 +16,7 @@ from infra.node_fit import serving_slots
 from infra.node_pools import NODE_POOL_LABEL, SERVING_TAINT_KEY, SERVING_TAINT_VALUE
 from infra.rollout import rollout_max_unavailable
 from infra.settings import project_defaults
-from tests.engine.engine import wait_for
+from tests.engine.support import wait_for
 
 pytestmark = pytest.mark.timeout(300)
 DEFAULTS = project_defaults()

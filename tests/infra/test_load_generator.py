@@ -1,6 +1,7 @@
 """The in-cluster load generator's node pool: none by default, tainted, empty at rest."""
 
 from tests.infra.harness import EXTERNAL_IP, run_program, stack_config
+from tests.stack_outputs import LOAD_GENERATOR
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
 
@@ -22,15 +23,7 @@ def test_the_pool_is_small_tainted_empty_at_rest_and_exported():
     ]
     assert pool.ignore_changes == ["initialNodeCount"]
     assert pool.urn in deployment.one("pulumi:providers:kubernetes").dependencies
-    assert deployment.outputs["loadGenerator"] == {
-        "nodePool": "load-pool",
-        "taintKey": "tfserving.dev/load-generator",
-        "taintValue": "true",
-        "restUrl": "http://image-classifier.tfserving.svc.cluster.local:8501",
-        "service": "image-classifier",
-        "namespace": "tfserving",
-        "port": 8501,
-    }
+    assert deployment.outputs["loadGenerator"] == LOAD_GENERATOR
     assert deployment.outputs["externalIp"] == EXTERNAL_IP
     # At rest the pool costs nothing; at full scale each node adds an e2-standard-2.
     cost = deployment.outputs["estimatedCostPerHour"]

@@ -1,7 +1,7 @@
 """Values that the program, the load-test package and the policy pack must agree on. The load-test package knows
 the stack only by its outputs and never imports `infra`, so its copies are held equal here."""
 
-from infra import node_pools, pods, serving, tfserving
+from infra import node_pools, pods, serving, serving_container
 from loadtest import incluster_objects, sampler, server_metrics, watch
 
 
@@ -14,8 +14,8 @@ def test_the_watchers_default_workload_is_the_programs_deployment():
 
 
 def test_server_metrics_are_read_where_tf_serving_serves_them():
-    assert server_metrics.METRICS_PATH == tfserving.METRICS_PATH
-    assert server_metrics.REST_PORT == tfserving.REST_PORT
+    assert server_metrics.METRICS_PATH == serving_container.METRICS_PATH
+    assert server_metrics.REST_PORT == serving_container.REST_PORT
 
 
 def test_locust_pods_run_as_the_programs_unprivileged_user():
@@ -32,7 +32,7 @@ def test_the_in_cluster_run_places_its_pods_by_the_programs_pool_label():
             "http://image-classifier.tfserving.svc.cluster.local:8501",
             serving.APP_NAME,
             "tfserving",
-            tfserving.REST_PORT,
+            serving_container.REST_PORT,
         ),
         1,
         b"\xff\xd8",

@@ -101,10 +101,3 @@ def test_metrics_are_served_and_scraped(dev):
     files = dev.named("kubernetes:core/v1:ConfigMap", "serving-server-config").inputs["data"]
     assert 'path: "/monitoring/prometheus/metrics"' in files["monitoring.config"]
     assert "enable: true" in files["monitoring.config"]
-
-
-def test_the_watcher_reads_the_metrics_where_the_stack_serves_them():
-    from infra import tfserving
-    from loadtest import server_metrics
-
-    assert (server_metrics.METRICS_PATH, server_metrics.REST_PORT) == (tfserving.METRICS_PATH, tfserving.REST_PORT)

@@ -16,20 +16,12 @@ import pytest
 from kubernetes_validate.utils import latest_version
 
 from tests.loadtest.conftest import PROJECT_DIR, SCRIPT, default_sigint, kubeconfig_for, path_with, run_module
+from tests.stack_outputs import LOAD_GENERATOR
 
 REPORTS = {
     "locust_stats.csv": "Type,Name,Request Count\nPOST,/v1/models/image_classifier/versions/1:predict,40\n",
     "report.html": "<html>Locust</html>",
     "verdict": "PASS: 40 requests, 0 failures (0.00%; allowed 1.00%), 8.0 rps, p50 60 ms, p95 90 ms, p99 95 ms\n",
-}
-LOAD_GENERATOR = {
-    "nodePool": "load-pool",
-    "taintKey": "tfserving.dev/load-generator",
-    "taintValue": "true",
-    "restUrl": "http://image-classifier.tfserving.svc.cluster.local:8501",
-    "service": "image-classifier",
-    "namespace": "tfserving",
-    "port": 8501,
 }
 # The load balancer's address, which the load balancer's source ranges keep from this machine: nothing answers.
 UNREACHABLE_EXTERNAL_URL = "http://127.0.0.1:9"

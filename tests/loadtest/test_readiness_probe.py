@@ -14,7 +14,7 @@ def probe_script(port: int, marker, server_stat) -> str:
     """The script as the Deployment carries it, with the pod's port, marker file and server process pointed at
     this test's."""
     code = (
-        "from infra.tfserving import READINESS_SCRIPT as s, WARM_MARKER as m, SERVER_STAT as p; "
+        "from infra.serving_container import READINESS_SCRIPT as s, WARM_MARKER as m, SERVER_STAT as p; "
         "print(m); print(p); print(s)"
     )
     # In a child process: this one may have Locust's gevent patches, which the Pulumi SDK must not meet.

@@ -35,8 +35,8 @@ from loadtest.report_server import READY_MARK
 from localcluster.controlplane import ControlPlane
 from localcluster.engine import REPO, make_stack, printer
 from localcluster.processes import free_port
-from tests.engine.engine import run_tool, wait_for
 from tests.engine.pod_network import PodNetwork
+from tests.engine.support import run_tool, wait_for
 
 STACK = "engine"
 NAMESPACE = "tfserving"

@@ -1,0 +1,59 @@
+"""localcluster/rehearse.py: the stack's settings split between the pools and the stack, and the CLI's refusals."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.existing_settings import GKE_ONLY_SETTINGS
+from localcluster.rehearse import kubernetes_config, parse_change, pools, stack_values
+
+
+def test_the_stacks_gke_settings_shape_the_pools_and_the_rest_goes_to_the_stack(tmp_path: Path) -> None:
+    values = stack_values("prod")
+    system, serving = pools(values)
+    assert (serving.name, serving.machine_type, serving.nodes, serving.max_nodes) == (
+        "serving-n2",
+        "n2-standard-8",
+        2,
+        8,
+    )
+    assert system.nodes == 1
+    stack = kubernetes_config(values, tmp_path / "kubeconfig")
+    assert not set(stack) & set(GKE_ONLY_SETTINGS)
+    assert (stack["spareReplicas"], stack["cpuRequest"], stack["gkeNodePools"]) == (1, "6", True)
+
+
+def test_a_change_must_name_a_setting() -> None:
+    values = stack_values("dev")
+    assert parse_change("spareReplicas=1", values) == ("spareReplicas", "1")
+    with pytest.raises(argparse.ArgumentTypeError, match=re.escape("SETTING=VALUE with a setting of Pulumi.yaml")):
+        parse_change("spare=1", values)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--steps", "0"], "argument --steps: '0': give a number above zero"),
+        (["--node-boot", "soon"], "argument --node-boot: 'soon' is not a number"),
+        (["--stack", "nope"], "--stack nope: there is no Pulumi.nope.yaml"),
+        (["--change", "spare=1"], "write it as SETTING=VALUE with a setting of Pulumi.yaml, e.g. spareReplicas=1"),
+    ],
+)
+def test_bad_options_are_refused_in_one_line_before_anything_starts(args: list[str], expected: str) -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "localcluster.rehearse", *args],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert expected in run.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in run.stderr
