@@ -134,11 +134,7 @@ def _check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) 
             parser.error("--users must be at least 1")
         if duration_seconds(args.run_time) is None:
             parser.error(f"--run-time {args.run_time!r} is not a duration like 20s, 5m or 1h30m")
-    for flag in ("--steps", "--step-users"):
-        value = getattr(args, dest(flag))
-        if value is not None and value < 1:
-            parser.error(f"{flag} must be at least 1")
-    for flag in ("--step-time", "--spawn-rate", "--request-timeout", "--watch-interval", "--report-grace"):
+    for flag in ("--spawn-rate", "--request-timeout", "--watch-interval", "--report-grace"):
         value = getattr(args, dest(flag))
         if value is not None and value <= 0:
             parser.error(f"{flag} must be above 0")

@@ -21,8 +21,8 @@ from locust.runners import LocalRunner, WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from loadtest import model_api
-from loadtest.options import REQUEST_OPTIONS, STEP_OPTIONS, VERDICT_OPTIONS, add_options
-from loadtest.shape import LAB_SPAWN_RATE, LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS, ConstantLoad, Load, StepLoad
+from loadtest.options import REQUEST_OPTIONS, STEP_OPTIONS, VERDICT_OPTIONS, add_options, step_load
+from loadtest.shape import LAB_SPAWN_RATE, ConstantLoad, Load, StepLoad
 from loadtest.steps import StepRecorder, summary_table, write_csv
 from loadtest.verdict import Verdict
 
@@ -46,12 +46,7 @@ def _load(options) -> Load:
     spawn_rate = options.spawn_rate or LAB_SPAWN_RATE
     if options.run_time:
         return ConstantLoad(options.num_users or 1, spawn_rate, float(options.run_time))
-    return StepLoad(
-        options.steps or LAB_STEPS,
-        options.step_time or LAB_STEP_SECONDS,
-        options.step_users or LAB_STEP_USERS,
-        spawn_rate,
-    )
+    return step_load(options, spawn_rate)
 
 
 class RequestDeadline(BaseException):

@@ -2,26 +2,48 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from typing import Any
 
 from loadtest import model_api
-from loadtest.shape import LAB_SPAWN_RATE, LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS
+from loadtest.shape import LAB_SPAWN_RATE, LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS, StepLoad
 
 DEFAULT_MAX_FAILURE_RATIO = 0.01
 # Far below Locust's 60 s: a lab request takes well under a second, and a stuck one must become a failure
 # while the step it belongs to still runs.
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 
+
+def positive(kind: type, zero: bool = False) -> Callable[[str], Any]:
+    """An argparse type: a number above zero (or zero too), refused in one line that names the value."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{text!r}: give a number above zero{' or zero' if zero else ''}")
+        return value
+
+    return parse
+
+
 # Step options default to None so that a constant load can tell they were not asked for.
 STEP_OPTIONS: dict[str, dict[str, Any]] = {
-    "--steps": {"type": int, "metavar": "N", "help": f"number of load steps (default: the lab's {LAB_STEPS})"},
+    "--steps": {
+        "type": positive(int),
+        "metavar": "N",
+        "help": f"number of load steps (default: the lab's {LAB_STEPS})",
+    },
     "--step-time": {
-        "type": float,
+        "type": positive(float),
         "metavar": "SECONDS",
         "help": f"length of each step (default: the lab's {LAB_STEP_SECONDS:g})",
     },
     "--step-users": {
-        "type": int,
+        "type": positive(int),
         "metavar": "N",
         "help": f"users added at each step (default: the lab's {LAB_STEP_USERS})",
     },
@@ -62,11 +84,22 @@ FORWARDED_OPTIONS = {**STEP_OPTIONS, **REQUEST_OPTIONS, **VERDICT_OPTIONS}
 SPAWN_RATE_HELP = f"users started per second (default: the lab's {LAB_SPAWN_RATE:g})"
 
 
-def add_options(parser: Any, options: dict[str, dict[str, Any]], title: str) -> None:
-    """Add options to an argparse or configargparse (Locust's) parser."""
+def add_options(parser: Any, options: dict[str, dict[str, Any]], title: str) -> Any:
+    """Add options to an argparse or configargparse (Locust's) parser, in a group of their own; the group."""
     group = parser.add_argument_group(title)
     for flag, spec in options.items():
         group.add_argument(flag, **spec)
+    return group
+
+
+def step_load(values: Any, spawn_rate: float = LAB_SPAWN_RATE) -> StepLoad:
+    """The step load the STEP_OPTIONS' values ask for; the lab's value for each left out."""
+    return StepLoad(
+        values.steps or LAB_STEPS,
+        values.step_time or LAB_STEP_SECONDS,
+        values.step_users or LAB_STEP_USERS,
+        spawn_rate,
+    )
 
 
 def dest(flag: str) -> str:

@@ -29,8 +29,8 @@ from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SET
 from infra.serving import APP_NAME, COMPONENT
 from infra.settings import project_defaults
 from loadtest.logs import show_logs
+from loadtest.options import STEP_OPTIONS, add_options, positive, step_load
 from loadtest.sampler import ClusterSampler, WatchTarget
-from loadtest.shape import LAB_STEP_SECONDS, LAB_STEP_USERS, LAB_STEPS, StepLoad
 from loadtest.timeline import TIMELINE_PNG, LoadPoint, Sample, render_chart
 from loadtest.watch import Watcher
 from localcluster.build import BuildError, build, cache_root
@@ -164,21 +164,6 @@ def _is_ready(pod: client.V1Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
-def _positive(kind: type, zero: bool = False) -> Callable[[str], float]:
-    """An argparse type: a number above zero (or zero too), refused in one line otherwise."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < 0 or (value == 0 and not zero):
-            raise argparse.ArgumentTypeError(f"{text!r}: give a number above zero{' or zero' if zero else ''}")
-        return value
-
-    return parse
-
-
 def parse_change(text: str, values: dict[str, object]) -> tuple[str, str]:
     key, sep, value = text.partition("=")
     if not sep or key not in values:
@@ -199,17 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--report-dir", type=Path, metavar="DIR", help="folder for the reports (default: reports/rehearsal-<time>)"
     )
-    load = parser.add_argument_group("load (default: the lab's 2, 4, ... 22 users, 60 s each)")
-    load.add_argument("--steps", type=_positive(int), default=LAB_STEPS, help="number of load steps")
-    load.add_argument(
-        "--step-time", type=_positive(float), default=LAB_STEP_SECONDS, metavar="SECONDS", help="length of each step"
-    )
-    load.add_argument(
-        "--step-users", type=_positive(int), default=LAB_STEP_USERS, metavar="N", help="users added at each step"
-    )
+    load = add_options(parser, STEP_OPTIONS, "load (default: the lab's 2, 4, ... 22 users, 60 s each)")
     load.add_argument(
         "--cpu-per-request",
-        type=_positive(float),
+        type=positive(float),
         default=CPU_SECONDS_PER_REQUEST,
         metavar="CPU_SECONDS",
         help=f"CPU one prediction costs a replica (default: {CPU_SECONDS_PER_REQUEST}, measured in benchmarks/)",
@@ -223,17 +201,17 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         cloud.add_argument(
             option,
-            type=_positive(float, zero=True),
+            type=positive(float, zero=True),
             default=default,
             metavar="SECONDS",
             help=f"{what} (default: {default:.0f})",
         )
     parser.add_argument(
-        "--interval", type=_positive(float), default=5.0, metavar="SECONDS", help="time between samples (default: 5)"
+        "--interval", type=positive(float), default=5.0, metavar="SECONDS", help="time between samples (default: 5)"
     )
     parser.add_argument(
         "--after-load",
-        type=_positive(float, zero=True),
+        type=positive(float, zero=True),
         default=AFTER_LOAD_SECONDS,
         metavar="SECONDS",
         help=f"how long to watch once the load ends (default: {AFTER_LOAD_SECONDS:.0f})",
@@ -255,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(error))
         runs.append((f"{args.stack}, {key}={value}", {**values, key: value}))
     plan = Rehearsal(
-        model=LoadModel(StepLoad(args.steps, args.step_time, args.step_users), args.cpu_per_request),
+        model=LoadModel(step_load(args), args.cpu_per_request),
         delays=Delays(args.node_boot, args.image_pull, args.model_load),
         interval=args.interval,
         after_load=args.after_load,
