@@ -20,6 +20,7 @@ from pulumi.runtime import config as runtime_config
 
 from infra.accelerators import NONE
 from infra.existing_settings import read_existing_cluster
+from infra.settings_bounds import RANGES
 from infra.settings_checks import (
     check_accelerator,
     check_cluster,
@@ -67,15 +68,16 @@ class _Reader:
     def text(self, name: str) -> str:
         return self._config.get(name) or ""
 
-    def integer(self, name: str, minimum: int, maximum: int) -> int:
-        raw = self.text(name)
+    def integer(self, name: str) -> int:
+        """A whole number within the setting's range (settings_bounds.RANGES)."""
+        raw, bounds = self.text(name), RANGES[name]
         try:
             value = int(raw)
         except ValueError:
             self._problems.append(f"{self.key(name)} must be a whole number, not {raw!r}.")
-            return minimum
-        if not minimum <= value <= maximum:
-            self._problems.append(f"{self.key(name)} is {value}; set it between {minimum} and {maximum}.")
+            return bounds.minimum
+        if not bounds.minimum <= value <= bounds.maximum:
+            self._problems.append(f"{self.key(name)} is {value}; set it between {bounds.minimum} and {bounds.maximum}.")
         return value
 
     def flag(self, name: str) -> bool:
@@ -125,16 +127,15 @@ def load_settings() -> Settings:
         deletion_protection=read.flag("deletionProtection"),
         node_pool_name=read.text("nodePoolName"),
         machine_type=read.text("machineType"),
-        min_nodes=read.integer("minNodes", 0, 1000),
-        max_nodes=read.integer("maxNodes", 1, 1000),
-        initial_nodes=read.integer("initialNodes", 0, 1000),
-        # GKE's least boot disk is 10 GB; the serving image (4 GB for the GPU build) and its logs want more.
-        disk_size_gb=read.integer("diskSizeGb", 20, 65536),
+        min_nodes=read.integer("minNodes"),
+        max_nodes=read.integer("maxNodes"),
+        initial_nodes=read.integer("initialNodes"),
+        disk_size_gb=read.integer("diskSizeGb"),
         system_machine_type=read.text("systemMachineType"),
         accelerator=None if read.text("accelerator") == NONE else read.text("accelerator"),
         spot_nodes=read.flag("spotNodes"),
         hpa_profile=read.text("hpaProfile"),
-        load_generator_nodes=read.integer("loadGeneratorNodes", 0, 100),
+        load_generator_nodes=read.integer("loadGeneratorNodes"),
         private_nodes=read.flag("privateNodes"),
         control_plane_authorized_networks=read.text_list("controlPlaneAuthorizedNetworks"),
     )
@@ -153,15 +154,15 @@ def load_settings() -> Settings:
         cpu_request=read.text("cpuRequest"),
         memory_request=memory_request,
         memory_limit=read.text("memoryLimit") or memory_request,
-        min_replicas=read.integer("minReplicas", 1, 1000),
-        max_replicas=read.integer("maxReplicas", 1, 1000),
-        target_cpu_utilization=read.integer("targetCpuUtilization", 1, 100),
+        min_replicas=read.integer("minReplicas"),
+        max_replicas=read.integer("maxReplicas"),
+        target_cpu_utilization=read.integer("targetCpuUtilization"),
         allowed_source_ranges=read.text_list("allowedSourceRanges"),
-        spare_replicas=read.integer("spareReplicas", 0, 100),
+        spare_replicas=read.integer("spareReplicas"),
         tuning=ServerTuning(
-            intra_op_threads=read.integer("tensorflowIntraOpThreads", 0, 512),
-            inter_op_threads=read.integer("tensorflowInterOpThreads", 0, 512),
-            rest_api_threads=read.integer("restApiThreads", 0, 4096),
+            intra_op_threads=read.integer("tensorflowIntraOpThreads"),
+            inter_op_threads=read.integer("tensorflowInterOpThreads"),
+            rest_api_threads=read.integer("restApiThreads"),
             batching=read.flag("serverBatching"),
         ),
     )
@@ -207,7 +208,8 @@ def _check_keys_are_declared(declared: set[str], problems: list[str]) -> None:
 
 
 def project_defaults() -> dict[str, object]:
-    """The defaults Pulumi.yaml declares, as the CLI hands them to the program (strings)."""
+    """The defaults Pulumi.yaml declares, as YAML typed them (the CLI hands the program their text); None for a
+    setting without one. loadtest/target.py reads the same file for itself; a test holds the two equal."""
     declared = yaml.safe_load(PROJECT_FILE.read_text())["config"]
     return {key: spec.get("default") for key, spec in declared.items()}
 

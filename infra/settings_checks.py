@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 
-from infra.accelerators import ACCELERATORS, gpu_problems
+from infra.accelerators import gpu_problems
 from infra.node_fit import (
     DAEMONSET_CPU,
     DAEMONSET_MEMORY_BYTES,
@@ -19,6 +19,7 @@ from infra.node_fit import (
     pods_per_node,
 )
 from infra.node_pools import LOAD_POOL_NAME, SYSTEM_POOL_NAME
+from infra.settings_bounds import CHOICES
 from infra.settings_values import ClusterSettings, ModelSettings, ServingSettings
 from infra.validators import (
     bucket_name_problem,
@@ -30,8 +31,9 @@ from infra.validators import (
     memory_quantity,
 )
 
-RELEASE_CHANNELS = ("RAPID", "REGULAR", "STABLE", "EXTENDED", "UNSPECIFIED")
-HPA_PROFILES = ("PERFORMANCE", "NONE")
+RELEASE_CHANNELS = CHOICES["releaseChannel"].values
+HPA_PROFILES = CHOICES["hpaProfile"].values
+ACCELERATORS = CHOICES["accelerator"].values
 _ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 # Service-account ids derived from the cluster name must stay within 30 characters.
 _CLUSTER_NAME = re.compile(r"^[a-z](?:[-a-z0-9]{0,20}[a-z0-9])?$")

@@ -3,9 +3,11 @@
 from decimal import Decimal
 
 import pytest
+import yaml
 
 from infra.node_fit import machine_type_problem, node_capacity
-from tests.infra.harness import failure, refused_settings, run_program, stack_config
+from infra.settings_bounds import CHOICES, RANGES
+from tests.infra.harness import PROJECT_DIR, failure, refused_settings, run_program, stack_config
 
 
 @pytest.mark.parametrize(
@@ -229,3 +231,21 @@ def test_valid_values_the_checks_once_refused_are_accepted(overrides, check):
 def test_a_bad_memory_request_is_said_once_not_blamed_on_the_unset_limit(monkeypatch):
     refusal = failure(monkeypatch, memoryRequest="4 Gi")
     assert "memoryRequest '4 Gi'" in refusal and "memoryLimit" not in refusal
+
+
+def test_every_whole_number_setting_has_its_range_and_every_fixed_choice_its_list():
+    """settings_bounds.py is where validation and docs/settings.md read bounds: it must cover what Pulumi.yaml has."""
+    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    assert set(RANGES) == {name for name, spec in declared.items() if spec["type"] == "integer"}
+    for name, bounds in RANGES.items():
+        assert bounds.minimum <= declared[name]["default"] <= bounds.maximum, name
+    for name, choices in CHOICES.items():
+        assert declared[name]["default"] in choices.values, name
+
+
+@pytest.mark.parametrize("name", sorted(RANGES))
+def test_each_range_is_what_the_program_refuses_beyond(monkeypatch, name):
+    bounds = RANGES[name]
+    assert f"tfserving-gke:{name} is {bounds.maximum + 1}; set it between {bounds.minimum} and {bounds.maximum}" in (
+        failure(monkeypatch, **{name: bounds.maximum + 1})
+    )
