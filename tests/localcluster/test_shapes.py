@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import yaml
-
 from infra.node_pools import LOAD_POOL_NAME, SERVING_TAINT_KEY, SYSTEM_POOL_NAME
 from infra.settings import project_defaults
 from localcluster.nodes import allocatable, node_manifest, stack_pools
-from localcluster.stages import READY_AT, stages
 
 
 def test_nodes_offer_what_gke_leaves_to_pods() -> None:
@@ -28,29 +25,3 @@ def test_the_pools_are_the_stacks_at_their_largest() -> None:
     assert node.metadata is not None and node.metadata.labels is not None
     assert node.metadata.labels["cloud.google.com/gke-nodepool"] == serving.name
     assert node.metadata.annotations == {"kwok.x-k8s.io/node": "fake"}
-
-
-def test_kwok_has_a_stage_for_each_step_of_the_lifecycle() -> None:
-    instant = yaml.safe_load_all(yaml.safe_dump_all(stages()))  # what kwok reads back
-    played = {(stage["spec"]["resourceRef"]["kind"], stage["metadata"]["name"]) for stage in instant}
-    assert played == {
-        ("Node", "node-ready"),
-        ("Node", "node-heartbeat"),
-        ("Pod", "pod-running"),
-        ("Pod", "job-pod-succeeded"),
-        ("Pod", "pod-deleted"),
-        ("Service", "load-balancer-ingress"),
-    }
-
-
-def test_timed_stages_hold_new_nodes_and_pods_until_their_moment() -> None:
-    timed = {stage["metadata"]["name"]: stage["spec"] for stage in stages(timed=True)}
-    until = {"durationFrom": {"jq": {"expression": f'.metadata.annotations["{READY_AT}"]'}}}
-    for name in ("node-ready", "pod-running"):
-        assert timed[name]["delay"] == until
-        assert {"key": f'.metadata.annotations["{READY_AT}"]', "operator": "Exists"} in timed[name]["selector"][
-            "matchExpressions"
-        ]
-    # Nodes of a pool's minimum exist before the run: up at once.
-    assert "delay" not in timed["node-up"]
-    assert all("delay" not in stage["spec"] or stage["metadata"]["name"] == "node-heartbeat" for stage in stages())
