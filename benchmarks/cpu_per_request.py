@@ -62,11 +62,15 @@ def measure(locustfile: Path, url: str, users: int, run_time: int, report_dir: P
     return int(total["Request Count"]), cpu
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", type=int, default=200)
-    parser.add_argument("--run-time", type=int, default=30, help="seconds per client")
-    args = parser.parse_args()
+    parser.add_argument("--users", type=int, default=200, help="Locust users of each client (default: %(default)s)")
+    parser.add_argument("--run-time", type=int, default=30, help="seconds per client (default: %(default)s)")
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
 
     server = subprocess.Popen(
         [sys.executable, "-m", "tests.loadtest.tf_serving_double"], cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True

@@ -261,7 +261,7 @@ def closed_loops(predict, body: bytes, seconds: float, repeat: int) -> None:
         print(f"  {users:>2} users  {name:<34} {figures}", flush=True)
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a tiny model and short runs: about a minute")
     parser.add_argument("--seconds", type=float, default=30, help="length of each closed-loop run")
@@ -269,7 +269,11 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="calls per measurement")
     parser.add_argument("--child-threads", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-cold", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # TF Serving 2.8 ships with oneDNN's custom operations off; so does this proxy (they change latency).
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")

@@ -1,19 +1,21 @@
-"""The README and the docs pages say what the code does: links resolve, the settings table is Pulumi.yaml's, every
-command of ours parses with its module's own parser, and the checkov exceptions are the annotations' own."""
+"""The README and the docs pages say what the code does: links resolve, the reference tables are the code's, every
+command a reader may paste parses with its own parser or names what exists, and the checkov exceptions are the
+annotations' own. Locust command lines are parsed by Locust itself, in tests/loadtest/test_documented_locust.py."""
 
 import importlib
 import re
-import shlex
 import subprocess
 import sys
 
 import pytest
+import yaml
 
-from tests.infra.harness import PROJECT_DIR, run_program, stack_config
+from localcluster.versions import COLD_BUILD_MINUTES
+from tests.documented import PAGES, PROJECT_DIR, commands, page_texts
+from tests.infra.harness import run_program, stack_config
 
-PAGES = sorted([PROJECT_DIR / "README.md", PROJECT_DIR / "benchmarks" / "README.md", *PROJECT_DIR.glob("docs/*.md")])
 # `python -m <module>` of this repository, in a code block or inline code; the module's build_parser() parses it.
-OUR_COMMAND = re.compile(r"(?:\.venv/bin/)?python3? -m (loadtest(?:\.\w+)?|localcluster(?:\.\w+)?)\b([^`\n]*)")
+OUR_MODULE = r"(?:\.venv/bin/)?python3? -m (loadtest(?:\.\w+)?|localcluster(?:\.\w+)?)\b"
 PARSERS = {
     "loadtest": "loadtest.cli",
     "loadtest.predict": "loadtest.predict",
@@ -22,6 +24,11 @@ PARSERS = {
     "localcluster.rehearse": "localcluster.rehearse",
     "localcluster.build": "localcluster.build",
 }
+# `python benchmarks/<script>.py`: the script's build_parser() parses it.
+BENCHMARK = r"(?:\.venv[-\w]*/bin/)?python3? (benchmarks/\w+\.py)"
+# `bash <script>` and `python tools/<tool>.py`: the script exists.
+SCRIPT = r"(?:bash|python3?|\.venv/bin/python) ((?:tests|tools|\.ci)/[\w/.-]+)"
+PULUMI_CONFIG_SET = r"pulumi config set (?:--path )?'?([\w:<>]+)"
 
 
 def test_the_readme_is_a_front_door_of_at_most_10_kb():
@@ -35,9 +42,9 @@ def test_every_relative_link_resolves(page):
     assert missing == []
 
 
-def test_the_settings_page_is_generated_from_pulumi_yaml():
+def test_the_reference_tables_are_generated_from_the_code():
     check = subprocess.run(
-        [sys.executable, "tools/settings_table.py", "--check"],
+        [sys.executable, "tools/doc_tables.py", "--check"],
         cwd=PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -46,25 +53,50 @@ def test_the_settings_page_is_generated_from_pulumi_yaml():
     assert check.returncode == 0, check.stderr
 
 
-def documented_commands() -> list[tuple[str, str, list[str]]]:
-    found = []
-    for page in PAGES:
-        for module, rest in OUR_COMMAND.findall(page.read_text()):
-            # Up to a comment, a pipe, a redirection, the next command or the end of a parenthesis in prose;
-            # placeholders stay as written.
-            words = shlex.split(re.split(r"\s+#|\s\||\s&&|\s>|[);]", rest)[0].replace("<", "").replace(">", ""))
-            found.append((str(page.relative_to(PROJECT_DIR)), module, words))
-    return found
-
-
-@pytest.mark.parametrize(("page", "module", "words"), documented_commands(), ids=lambda value: str(value)[:60])
+@pytest.mark.parametrize(("page", "module", "words"), commands(OUR_MODULE), ids=lambda value: str(value)[:60])
 def test_every_documented_command_parses_with_its_modules_options(page, module, words, capsys):
     assert module in PARSERS, f"{page}: `python -m {module}` is no module of ours"
-    parser = importlib.import_module(PARSERS[module]).build_parser()
+    parse(importlib.import_module(PARSERS[module]).build_parser(), f"{page}: python -m {module}", words, capsys)
+
+
+@pytest.mark.parametrize(("page", "script", "words"), commands(BENCHMARK), ids=lambda value: str(value)[:60])
+def test_every_documented_benchmark_command_parses_with_its_scripts_options(page, script, words, capsys):
+    assert (PROJECT_DIR / script).is_file(), f"{page}: {script} does not exist"
+    module = importlib.import_module(script.removesuffix(".py").replace("/", "."))
+    parse(module.build_parser(), f"{page}: python {script}", words, capsys)
+
+
+def parse(parser, command: str, words: list[str], capsys) -> None:
     try:
         parser.parse_args(words)
     except SystemExit as refused:  # --help exits 0; a refusal exits 2 with the reason on stderr
-        assert refused.code == 0, f"{page}: `python -m {module} {' '.join(words)}`: {capsys.readouterr().err}"
+        assert refused.code == 0, f"{command} {' '.join(words)}: {capsys.readouterr().err}"
+
+
+def test_every_documented_script_exists():
+    scripts = commands(SCRIPT)
+    assert len(scripts) >= 4
+    assert [(page, script) for page, script, _ in scripts if not (PROJECT_DIR / script).is_file()] == []
+
+
+def test_every_setting_a_page_sets_is_a_setting_of_the_project():
+    declared = set(yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"])
+    keys = [(page, key) for page, text in page_texts() for key in re.findall(PULUMI_CONFIG_SET, text)]
+    assert len(keys) >= 5
+    allowed = {"gcp:project", "<key>"}
+    unknown = [(page, key) for page, key in keys if key not in allowed and key.split("[")[0] not in declared]
+    assert unknown == []
+
+
+def test_every_page_gives_the_measured_cold_build_time():
+    """One figure, localcluster/versions.py's: a page that says how long the first build takes says that."""
+    said = {
+        (name, int(minutes))
+        for name, text in [*page_texts(), ("tests/engine/run.sh", (PROJECT_DIR / "tests/engine/run.sh").read_text())]
+        for minutes in re.findall(r"about (\d+) minutes(?: cold| the first time)", re.sub(r"\s+", " ", text))
+    }
+    assert len(said) >= 4, said
+    assert {minutes for _, minutes in said} == {COLD_BUILD_MINUTES}, said
 
 
 def test_the_checkov_exceptions_listed_are_the_annotations():
