@@ -1,8 +1,15 @@
 """Values that the program, the load-test package and the policy pack must agree on. The load-test package knows
 the stack only by its outputs and never imports `infra`, so its copies are held equal here."""
 
-from infra import node_pools, pods, serving, serving_container
-from loadtest import incluster_objects, sampler, server_metrics, watch
+from infra import node_pools, pods, serving, serving_container, settings
+from loadtest import incluster_objects, sampler, server_metrics, target, watch
+
+
+def test_the_load_test_reads_the_settings_defaults_as_the_program_does():
+    """Both read Pulumi.yaml (loadtest may not import infra): the same settings, the same typed defaults."""
+    program = settings.project_defaults()
+    assert target.project_defaults() == {key: value for key, value in program.items() if value is not None}
+    assert "namespace" in program and "nodePoolName" in program
 
 
 def test_the_watcher_and_the_in_cluster_run_select_nodes_by_the_programs_pool_label():

@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import kubernetes_validate
+import locust
 import pytest
 from kubernetes_validate.utils import latest_version
 
+from loadtest.incluster_objects import locust_image
 from tests.loadtest.conftest import PROJECT_DIR, SCRIPT, default_sigint, kubeconfig_for, path_with, run_module
 from tests.stack_outputs import LOAD_GENERATOR
 
@@ -91,7 +93,7 @@ def test_a_run_creates_valid_restricted_objects_brings_the_reports_back_and_dele
     assert workers["spec"]["replicas"] == 2
     for pod in (master["spec"], workers["spec"]["template"]["spec"]):
         (container,) = pod["containers"]
-        assert container["image"] == "locustio/locust:2.47.0", "the Locust version requirements.txt pins"
+        assert container["image"] == f"locustio/locust:{locust.__version__}", "the Locust these tests run"
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert pod["tolerations"] == [
@@ -225,7 +227,7 @@ def test_a_service_without_ready_pods_stops_the_run_before_anything_is_created(c
 
 
 def test_a_master_that_cannot_start_stops_the_run_at_once_with_its_reason(cluster_with, tmp_path):
-    message = 'Back-off pulling image "locustio/locust:2.47.0": not found'
+    message = f'Back-off pulling image "{locust_image()}": not found'
     api, env = cluster_with(master_waiting=["ImagePullBackOff", message])
     started = time.monotonic()
     run = in_cluster(env, tmp_path / "report", "--pending-timeout", "120")
