@@ -1,6 +1,6 @@
 """`python -m localcluster`: run a local control plane shaped like the stack's cluster until Ctrl+C.
 
-python3 -m localcluster.build        # once: build the tools (about an hour cold, seconds warm)
+python3 -m localcluster.build        # once: build the tools (its --help says how long)
 .venv/bin/python -m localcluster     # start; prints the kubeconfig to point the stack at
 """
 

@@ -9,6 +9,13 @@ bash tests/venv.sh
 echo "== ruff (lint and format)"
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .
+echo "== gofmt and go vet: the Go code of this repository (localcluster/provider)"
+unformatted=$(gofmt -l localcluster)
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted (run gofmt -w localcluster)" >&2
+  exit 1
+fi
+python3 -m localcluster.build --vet
 echo "== pyright"
 "$venv/bin/pyright" --pythonpath "$venv/bin/python"
 # Locust patches the process with gevent, which hangs the Pulumi runtime: one pytest run each.

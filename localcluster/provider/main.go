@@ -1,6 +1,6 @@
-// pulumi-resource-kubernetes from the published provider module. The module's own cmd/ embeds two
-// generated files that are git-ignored upstream and so absent from the module zip; the build copies the
-// schema and mapping the zip does carry next to this file.
+// Command pulumi-resource-kubernetes serves the Pulumi Kubernetes provider, built from its published module.
+// The module's own cmd/ embeds two generated files that are git-ignored upstream and so absent from the module
+// zip; the build copies the schema and mapping the zip does carry next to this file.
 package main
 
 import (

@@ -2,7 +2,7 @@
 # The engine tests from a fresh clone: the real Pulumi CLI and Kubernetes provider deploy the existing-cluster
 # stack into a local Kubernetes control plane (etcd, kube-apiserver, controller manager, scheduler, kwok) on
 # 127.0.0.1, and a short scaling rehearsal runs on it. The tools are built from Go modules into a cache outside
-# the repository first: about 15 minutes cold on 2 cores (docs/local-cluster.md), seconds when built. Needs
+# the repository first: about 17 minutes cold on 2 cores (docs/local-cluster.md), seconds when built. Needs
 # Go 1.26+ and openssl.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from localcluster.build import BuildError, derived_edits
+from localcluster.gomodule import BuildError, derived_edits
 from localcluster.versions import TOOLS, Tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -101,7 +101,7 @@ def test_without_go_the_build_says_so_in_one_line(tmp_path: Path) -> None:
 def test_an_unknown_tool_is_refused_with_the_known_ones(tmp_path: Path) -> None:
     run = run_build("kubelet", env={**os.environ, "LOCALCLUSTER_CACHE": str(tmp_path)})
     assert run.returncode == 2
-    assert "unknown tool kubelet; choose from etcd, kwok, kubernetes" in run.stderr
+    assert f"unknown tool kubelet; choose from {', '.join(tool.name for tool in TOOLS)}" in run.stderr
 
 
 def test_list_names_every_binary_and_where_it_goes(tmp_path: Path) -> None:
