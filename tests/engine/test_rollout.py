@@ -2,12 +2,14 @@
 completes, where Kubernetes' default (25 % / 25 %) leaves the new pod Pending and the rollout stuck.
 
 The Deployment is the serving pods' shape (the lab's 3-CPU request, one per n1-standard-4 node, the serving pool's
-selector and taint), at the HPA's worst case for a rollout: as many replicas as the pool has nodes.
+selector and taint), at a full pool: as many replicas as the pool has nodes, and the HPA's maxReplicas beyond them.
 """
 
 # pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalIterable=false
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from kubernetes import client, utils
@@ -21,16 +23,17 @@ from tests.engine.support import wait_for
 pytestmark = pytest.mark.timeout(300)
 DEFAULTS = project_defaults()
 NODES = int(str(DEFAULTS["maxNodes"]))
+MAX_REPLICAS = int(str(DEFAULTS["maxReplicas"]))
 
 
-def deployment(name: str, strategy: dict | None) -> dict:
+def deployment(name: str, strategy: dict | None, replicas: int = NODES) -> dict:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name},
         "spec": {
-            "replicas": NODES,
+            "replicas": replicas,
             "selector": {"matchLabels": labels},
             **({"strategy": strategy} if strategy else {}),
             "template": {
@@ -68,12 +71,14 @@ def programs_strategy() -> dict:
         str(DEFAULTS["machineType"]), NODES, str(DEFAULTS["cpuRequest"]), str(DEFAULTS["memoryRequest"]), gpu=False
     )
     assert slots is not None and slots == NODES, "one replica per serving node: full at maxNodes replicas"
-    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": rollout_max_unavailable(slots)}}
+    max_unavailable = rollout_max_unavailable(MAX_REPLICAS, slots)
+    return {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": max_unavailable}}
 
 
 @pytest.fixture
 def apps(kube: client.ApiClient, request: pytest.FixtureRequest):
-    namespace = f"rollout-{request.node.name.split('_')[2]}"
+    # Unique per test and parameter: a namespace that is still terminating cannot be made again.
+    namespace = "rollout-" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[-50:]
     core = client.CoreV1Api(kube)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     yield client.AppsV1Api(kube), core, namespace
@@ -82,11 +87,11 @@ def apps(kube: client.ApiClient, request: pytest.FixtureRequest):
 
 
 def roll(apps_api: client.AppsV1Api, namespace: str, manifest: dict) -> None:
-    """Deploy on the full pool, wait for every replica to run, then change the pod template."""
+    """Deploy on the full pool, wait for every replica the pool holds to run, then change the pod template."""
     name = manifest["metadata"]["name"]
     utils.create_from_dict(apps_api.api_client, manifest, namespace=namespace)
     wait_for(
-        "every replica ready",
+        "the pool full of ready replicas",
         lambda: apps_api.read_namespaced_deployment(name, namespace).status.ready_replicas == NODES,
         90,
     )
@@ -94,13 +99,16 @@ def roll(apps_api: client.AppsV1Api, namespace: str, manifest: dict) -> None:
     apps_api.patch_namespaced_deployment(name, namespace, patch)
 
 
-def test_the_programs_strategy_completes_a_rollout_on_a_full_pool(apps) -> None:
+@pytest.mark.parametrize("replicas", [NODES, MAX_REPLICAS])
+def test_the_programs_strategy_completes_a_rollout_on_a_full_pool(apps, replicas: int) -> None:
+    """As many replicas as slots, and the HPA's most: maxReplicas on a pool of fewer slots, the rest Pending."""
     apps_api, _, namespace = apps
-    roll(apps_api, namespace, deployment("serving", programs_strategy()))
+    roll(apps_api, namespace, deployment("serving", programs_strategy(), replicas))
 
     def rolled_out() -> bool:
         status = apps_api.read_namespaced_deployment("serving", namespace).status
-        return status.updated_replicas == NODES and status.ready_replicas == NODES and status.replicas == NODES
+        # Every pod of the new template, the pool full of them, no old pod left.
+        return status.updated_replicas == replicas == status.replicas and status.ready_replicas == NODES
 
     wait_for("the rollout to complete", rolled_out, 90)
 

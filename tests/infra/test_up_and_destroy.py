@@ -285,9 +285,9 @@ def test_a_pool_replaced_under_its_own_name_is_deleted_first(dev):
     assert all(pool.delete_before_replace for pool in dev.of_type("gcp:container/nodePool:NodePool"))
 
 
-@pytest.mark.parametrize(("stack", "max_unavailable"), [("dev", "34%"), ("prod", "13%"), ("gpu", "34%")])
-def test_rollouts_take_one_replica_down_only_on_a_full_pool(stack, max_unavailable):
-    """maxUnavailable rounds down to 0 below maxNodes replicas and to 1 at it (tests/engine/test_rollout.py)."""
+@pytest.mark.parametrize(("stack", "max_unavailable"), [("dev", "50%"), ("prod", "13%"), ("gpu", "34%")])
+def test_rollouts_take_down_what_a_full_pool_needs_at_max_replicas(stack, max_unavailable):
+    """dev: 4 replicas on 3 slots; gpu: 3 on 3; prod: 8 on 8 (infra/rollout.py; tests/engine/test_rollout.py)."""
     deployment = run_program(stack_config(stack), stack=stack)
     strategy = deployment.named(DEPLOYMENT, "serving-deployment").inputs["spec"]["strategy"]
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": max_unavailable}}
