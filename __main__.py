@@ -19,7 +19,8 @@ from infra.image_mirror import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
 from infra.node_fit import serving_slots
 from infra.node_pools import LOAD_POOL_NAME, LOAD_TAINT_KEY, LOAD_TAINT_VALUE
-from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, ModelBucketReader, Serving, ServingArgs
+from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
+from infra.serving_identity import ModelBucketReader
 from infra.settings import load_settings
 from infra.settings_values import Settings
 
@@ -97,6 +98,7 @@ def on_gke(settings: Settings) -> Serving:
                 settings.serving.memory_request,
                 gpu,
             ),
+            preemption=True,
         ),
     )
 
@@ -158,7 +160,17 @@ def on_existing_cluster(settings: Settings, existing: ExistingClusterSettings) -
             bucket_reader=None,
             google_service_account=existing.google_service_account,
             pod_monitoring=existing.managed_prometheus,
-            serving_slots=None,
+            # With the stack's pools, machineType and maxNodes describe the serving pool; else its room is unknown.
+            serving_slots=serving_slots(
+                settings.cluster.machine_type,
+                settings.cluster.max_nodes,
+                settings.serving.cpu_request,
+                settings.serving.memory_request,
+                gpu=False,
+            )
+            if existing.gke_node_pools
+            else None,
+            preemption=existing.serving_preemption,
         ),
     )
     pulumi.export("nodePoolName", node_pool or "")

@@ -9,6 +9,7 @@ import pulumi_kubernetes as k8s
 
 from infra.existing_settings import ExistingClusterSettings
 from infra.namespace import workload_namespace
+from infra.ownership import ClusterTarget
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,11 @@ class ExistingCluster(pulumi.ComponentResource):
         )
         self.namespace = args.namespace
         self.namespace_ready = workload_namespace(
-            f"{name}-namespace", args.namespace, args.instance, self.provider, self
+            f"{name}-namespace",
+            args.namespace,
+            args.instance,
+            self.provider,
+            self,
+            shared_cluster=ClusterTarget(settings.kubeconfig_path, settings.context),
         )
         self.register_outputs({})

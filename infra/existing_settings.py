@@ -17,13 +17,17 @@ import yaml
 # Settings that shape the stack's own GKE cluster, node pools and bucket: with `kubeconfig` set there is none,
 # so a value other than the default would be silently ignored, and is refused instead.
 GKE_ONLY_SETTINGS = (
-    "zone", "clusterName", "releaseChannel", "deletionProtection", "machineType", "minNodes", "maxNodes",
-    "initialNodes", "diskSizeGb", "systemMachineType", "accelerator", "spotNodes", "privateNodes",
-    "controlPlaneAuthorizedNetworks", "bucketName", "modelCopyImage", "modelFolder", "hpaProfile",
-    "loadGeneratorNodes",
+    "zone", "clusterName", "releaseChannel", "deletionProtection", "minNodes", "initialNodes", "diskSizeGb",
+    "systemMachineType", "accelerator", "spotNodes", "privateNodes", "controlPlaneAuthorizedNetworks", "bucketName",
+    "modelCopyImage", "modelFolder", "hpaProfile", "loadGeneratorNodes",
 )  # fmt: skip
+# The serving pool's shape: the stack's own pool on GKE; with gkeNodePools, the pool the cluster has, which the
+# stack must know to fit replicas and roll them (infra/rollout.py). Without it the nodes are not known: refused.
+POOL_SHAPE_SETTINGS = ("machineType", "maxNodes")
 # What the stack's own cluster always has, and a cluster you already have may have: the user turns each on.
-EXISTING_CLUSTER_ONLY_SETTINGS = ("kubeContext", "gkeNodePools", "managedPrometheus", "servingGoogleServiceAccount")
+EXISTING_CLUSTER_ONLY_SETTINGS = (
+    "kubeContext", "gkeNodePools", "managedPrometheus", "servingGoogleServiceAccount", "servingPreemption",
+)  # fmt: skip
 _GOOGLE_SERVICE_ACCOUNT = re.compile(
     r"^[a-z][-a-z0-9]{4,28}[a-z0-9]@[a-z][-a-z0-9]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$"
 )
@@ -47,6 +51,9 @@ class ExistingClusterSettings:
     # The cluster has this stack's GKE pools (nodePoolName and load-pool, labelled and tainted as the stack's
     # own): pods are placed on them as they would be there.
     gke_node_pools: bool
+    # Serving pods may preempt lower-priority pods of other workloads (servingPreemption); always so on the stack's
+    # own pools.
+    serving_preemption: bool
     managed_prometheus: bool
     # Serving pods act as this Google account through Workload Identity; empty means no annotation.
     google_service_account: str
@@ -81,6 +88,18 @@ def read_existing_cluster(
             f"{read.key(name)} shapes the stack's own GKE cluster, which is not created with "
             f"{read.key('kubeconfig')} set: `pulumi config rm {name}`, or unset kubeconfig."
         )
+    gke_node_pools, preemption = read.flag("gkeNodePools"), read.flag("servingPreemption")
+    if not gke_node_pools:
+        for name in changed(POOL_SHAPE_SETTINGS):
+            problems.append(
+                f"{read.key(name)} describes the serving pool, which a cluster you already have holds only with "
+                f"{read.key('gkeNodePools')} true: set that if it has the stack's pools, or `pulumi config rm {name}`."
+            )
+    elif preemption:
+        problems.append(
+            f"{read.key('servingPreemption')} is for a cluster without the stack's pools; on them "
+            f"({read.key('gkeNodePools')} true) serving pods always preempt: `pulumi config rm servingPreemption`."
+        )
     path = Path(raw).expanduser().resolve()
     context = read.text("kubeContext")
     problem = kubeconfig_problem(path, context)
@@ -95,7 +114,8 @@ def read_existing_cluster(
     return ExistingClusterSettings(
         kubeconfig_path=path,
         context=context,
-        gke_node_pools=read.flag("gkeNodePools"),
+        gke_node_pools=gke_node_pools,
+        serving_preemption=gke_node_pools or preemption,
         managed_prometheus=read.flag("managedPrometheus"),
         google_service_account=account,
     )

@@ -3,6 +3,9 @@
 PART_OF = "tfserving-gke"
 MANAGED_BY = "pulumi"
 COMPONENT_LABEL = "app.kubernetes.io/component"
+# Which stack made an object, and of which project: what infra/ownership.py recognises as the stack's own.
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+PART_OF_LABEL = "app.kubernetes.io/part-of"
 # The role of the pods that only hold room for serving replicas (warm_capacity.py); the policy pack exempts them
 # from probes.
 PLACEHOLDER_COMPONENT = "capacity-placeholder"
@@ -12,8 +15,8 @@ def recommended_labels(name: str, instance: str, component: str) -> dict[str, st
     """`app.kubernetes.io/*` labels: what the object is, which stack made it, and its role."""
     return {
         "app.kubernetes.io/name": name,
-        "app.kubernetes.io/instance": instance,
+        INSTANCE_LABEL: instance,
         COMPONENT_LABEL: component,
-        "app.kubernetes.io/part-of": PART_OF,
+        PART_OF_LABEL: PART_OF,
         "app.kubernetes.io/managed-by": MANAGED_BY,
     }

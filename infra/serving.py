@@ -7,16 +7,15 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from infra import timing
-from infra.identity import GKE_SERVICE_ACCOUNT_ANNOTATION, KubernetesTarget, WorkloadIdentity, WorkloadIdentityArgs
+from infra.identity import KubernetesTarget
 from infra.labels import recommended_labels
 from infra.placement import serving_node_placement
 from infra.pod_guards import guard_serving_pods
 from infra.pods import checkov_skips, restricted_pod_security, tmp_volume
-from infra.rollout import rollout_strategy
+from infra.rollout import ROLLED_OUT, WAIT_FOR, rollout_strategy
 from infra.serving_container import (
     GRPC_PORT,
     METRICS_PATH,
@@ -26,8 +25,9 @@ from infra.serving_container import (
     server_files,
     tf_serving_container,
 )
+from infra.serving_identity import ModelBucketReader, ServingIdentityArgs, serving_identity
 from infra.settings_values import ServingSettings
-from infra.warm_capacity import SERVING_PRIORITY_CLASS, WarmCapacity, WarmCapacityArgs
+from infra.warm_capacity import WarmCapacity, WarmCapacityArgs
 
 # The lab's object names; every Kubernetes name of the serving system is defined here.
 APP_NAME = "image-classifier"
@@ -35,18 +35,9 @@ CONFIG_MAP_NAME = "tfserving-configs"
 SERVER_CONFIG_MAP_NAME = "tfserving-server-config"
 WORKLOAD_LABEL_NAME = "tf-serving"
 COMPONENT = "model-server"
-BUCKET_READER_ROLE = "roles/storage.objectViewer"
 # GKE Managed Prometheus scrapes TF Serving's metrics endpoint with this custom resource.
 POD_MONITORING_API = "monitoring.googleapis.com/v1"
 SCRAPE_INTERVAL = "15s"
-
-
-@dataclass(frozen=True)
-class ModelBucketReader:
-    """On the stack's own cluster: the pods read the model bucket as a Google account of their own."""
-
-    bucket_name: pulumi.Input[str]
-    account_id: str
 
 
 @dataclass(frozen=True)
@@ -71,6 +62,8 @@ class ServingArgs:
     pod_monitoring: bool
     # Serving pods the pool holds at its largest (maxNodes x pods per node); None where the nodes are not known.
     serving_slots: int | None
+    # Serving pods preempt lower-priority pods (the stack's placeholders): on its own pools, or by servingPreemption.
+    preemption: bool
 
 
 class Serving(pulumi.ComponentResource):
@@ -95,7 +88,19 @@ class Serving(pulumi.ComponentResource):
             parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
         )
 
-        service_account, identity_ready = self._identity(name, args, labels, google_child, k8s_child)
+        service_account, identity_ready = serving_identity(
+            name,
+            ServingIdentityArgs(
+                account_name=APP_NAME,
+                namespace=settings.namespace,
+                kube_target=kube_target,
+                bucket_reader=args.bucket_reader,
+                google_service_account=args.google_service_account,
+                labels=labels,
+            ),
+            google_child,
+            k8s_child,
+        )
         # Pods must find the model and their identity in place, or they start and fail; the Service waits
         # for the same pods' endpoints, so it starts and times out with them.
         model_in_place = [*args.model_copy, *identity_ready, *args.image_ready]
@@ -108,10 +113,15 @@ class Serving(pulumi.ComponentResource):
             lambda model_uri: {"MODEL_NAME": args.model_name, "MODEL_PATH": model_uri}
         )
         files = server_files(settings.tuning, args.gpu)
+        # Each ConfigMap is named after its content: new content is a new ConfigMap, made before the old one goes,
+        # and the Deployment's reference to it changes, so the Deployment rolls (an update: same object, replicas
+        # kept). A fixed name makes the provider replace it delete-first (the name must be reused), and the engine
+        # then replaces everything that depends on it, the Deployment included (pulumi-kubernetes provider.go,
+        # Diff's deleteBeforeReplace; docs/operations.md).
         server_config = k8s.core.v1.ConfigMap(
             f"{name}-server-config",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVER_CONFIG_MAP_NAME, namespace=settings.namespace, labels=labels
+                name=content_name(SERVER_CONFIG_MAP_NAME, files.data), namespace=settings.namespace, labels=labels
             ),
             data=files.data,
             opts=k8s_child,
@@ -126,12 +136,17 @@ class Serving(pulumi.ComponentResource):
                 gpu=args.gpu,
                 node_pool_name=args.node_pool_name,
                 ready=args.image_ready,
+                preemption=args.preemption,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CONFIG_MAP_NAME, namespace=settings.namespace, labels=labels),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=config_data.apply(lambda data: content_name(CONFIG_MAP_NAME, data)),
+                namespace=settings.namespace,
+                labels=labels,
+            ),
             data=config_data,
             opts=k8s_child,
         )
@@ -142,36 +157,34 @@ class Serving(pulumi.ComponentResource):
                 name=APP_NAME,
                 namespace=settings.namespace,
                 labels=labels,
-                annotations=checkov_skips(
-                    settings.image,
-                    {
-                        "CKV_K8S_11": "No CPU limit on purpose: CFS throttling would add latency under load, the "
-                        "HPA scales on the request, and each replica has a node to itself",
-                    },
-                ),
+                annotations={
+                    WAIT_FOR: ROLLED_OUT,
+                    **checkov_skips(
+                        settings.image,
+                        {
+                            "CKV_K8S_11": "No CPU limit on purpose: CFS throttling would add latency under load, the "
+                            "HPA scales on the request, and each replica has a node to itself",
+                        },
+                    ),
+                },
             ),
             # No `replicas`: the HorizontalPodAutoscaler owns the count, and a declared one would fight it.
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 selector=pod_selector,
                 progress_deadline_seconds=timing.PROGRESS_DEADLINE_SECONDS,
-                strategy=rollout_strategy(args.serving_slots),
+                strategy=rollout_strategy(settings.max_replicas, args.serving_slots),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
-                        # envFrom is read at start only, and a new model under the same path is not reloaded:
-                        # new ConfigMap content or a new model must roll the pods.
-                        annotations={
-                            "tfserving.dev/config-hash": pulumi.Output.all(config_data, files.data).apply(
-                                lambda parts: _content_hash({**parts[0], **parts[1]})
-                            ),
-                            "tfserving.dev/model-revision": args.model_revision,
-                        },
+                        # A new model under the same path is not reloaded: a new revision must roll the pods (new
+                        # ConfigMap content does, through the ConfigMaps' names).
+                        annotations={"tfserving.dev/model-revision": args.model_revision},
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=service_account,
                         automount_service_account_token=False,
                         security_context=restricted_pod_security(),
-                        priority_class_name=SERVING_PRIORITY_CLASS,
+                        priority_class_name=warm.serving_class_name,
                         containers=[
                             tf_serving_container(settings, config_map.metadata.name, args.image, files, args.gpu)
                         ],
@@ -251,50 +264,7 @@ class Serving(pulumi.ComponentResource):
         self.external_ip = service.status.load_balancer.ingress[0].ip
         self.register_outputs({"externalIp": self.external_ip, "deploymentName": self.deployment_name})
 
-    @staticmethod
-    def _identity(
-        name: str,
-        args: ServingArgs,
-        labels: dict[str, str],
-        google_child: pulumi.ResourceOptions,
-        k8s_child: pulumi.ResourceOptions,
-    ) -> tuple[str, list[pulumi.Resource]]:
-        """The pods' service account, and what must exist before they start."""
-        if args.bucket_reader is None:
-            annotations = {GKE_SERVICE_ACCOUNT_ANNOTATION: args.google_service_account}
-            account = k8s.core.v1.ServiceAccount(
-                f"{name}-service-account",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=APP_NAME,
-                    namespace=args.settings.namespace,
-                    labels=labels,
-                    annotations=annotations if args.google_service_account else None,
-                ),
-                automount_service_account_token=False,
-                opts=k8s_child,
-            )
-            return APP_NAME, [account]
-        # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
-        reader = WorkloadIdentity(
-            f"{name}-reader",
-            WorkloadIdentityArgs(
-                kube_target=args.kube_target,
-                account_id=args.bucket_reader.account_id,
-                display_name="TF Serving model reader",
-                service_account_name=APP_NAME,
-                labels=labels,
-            ),
-            opts=google_child,
-        )
-        bucket_read = gcp.storage.BucketIAMMember(
-            f"{name}-reads-bucket",
-            bucket=args.bucket_reader.bucket_name,
-            role=BUCKET_READER_ROLE,
-            member=reader.member,
-            opts=google_child,
-        )
-        return reader.service_account_name, [bucket_read, *reader.ready]
 
-
-def _content_hash(data: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+def content_name(prefix: str, data: dict[str, str]) -> str:
+    """`<prefix>-<10 hex digits of the content>`: a ConfigMap whose name changes exactly when its content does."""
+    return f"{prefix}-{hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]}"

@@ -18,8 +18,11 @@ import pulumi
 import yaml
 from pulumi.runtime import config as runtime_config
 
+from infra import ownership
 from infra.accelerators import NONE
-from infra.existing_settings import read_existing_cluster
+from infra.existing_settings import ExistingClusterSettings, read_existing_cluster
+from infra.namespace import BUILT_IN_NAMESPACES
+from infra.ownership import ClusterTarget
 from infra.settings_bounds import RANGES
 from infra.settings_checks import (
     check_accelerator,
@@ -40,6 +43,7 @@ from infra.settings_values import (
 from infra.validators import (
     is_folder_path,
 )
+from infra.warm_capacity import placeholder_priority_class, serving_priority_class
 from infra.zones import zone_problem
 
 _GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>\S+?)/?$")
@@ -169,7 +173,14 @@ def load_settings() -> Settings:
 
     check_cluster(cluster, read.key, problems)
     check_model(model, read.key, problems)
-    check_serving(serving, cluster if existing is None else None, read.key, problems)
+    own_pools = existing is None or existing.gke_node_pools
+    check_serving(serving, cluster if own_pools else None, read.key, problems)
+    if serving.spare_replicas and existing is not None and not existing.serving_preemption:
+        problems.append(
+            f"{read.key('spareReplicas')} needs serving pods that preempt its placeholders, which they do only on the "
+            f"stack's pools ({read.key('gkeNodePools')} true) or with {read.key('servingPreemption')} true (they may "
+            "then evict other workloads' lower-priority pods): set one, or `pulumi config rm spareReplicas`."
+        )
     check_accelerator(cluster, serving, read.key, problems)
     if existing is not None and isinstance(model.source, GcsModelSource):
         existing = replace(existing, model_uri=model.source.uri)
@@ -182,9 +193,34 @@ def load_settings() -> Settings:
     # Asked of Compute Engine last, once the settings are well formed: a zone in a known shape may still not exist.
     if not problems and existing is None and (problem := zone_problem(project, cluster.zone)):
         problems.append(f"{read.key('zone')} {problem}")
+    # Asked of the cluster last, too: what the stack would create there must not be someone else's already.
+    if not problems and existing is not None:
+        problems += _adoption_problems(existing, serving, read)
     if problems:
         raise SettingsError("Invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems))
     return Settings(cluster=cluster, model=model, serving=serving, existing_cluster=existing)
+
+
+def _adoption_problems(existing: ExistingClusterSettings, serving: ServingSettings, read: _Reader) -> list[str]:
+    """One line per object the stack would create in the cluster that exists and is another's (infra/ownership.py)."""
+    namespace = "" if serving.namespace in BUILT_IN_NAMESPACES else serving.namespace
+    classes = [serving_priority_class(serving.namespace)]
+    if serving.spare_replicas:
+        classes.append(placeholder_priority_class(serving.namespace))
+    try:
+        found = ownership.adoption_problems(
+            ClusterTarget(existing.kubeconfig_path, existing.context), namespace, classes, serving.instance
+        )
+    except ownership.ClusterUnreadableError as error:
+        return [
+            f"{read.key('kubeconfig')}: the cluster could not be asked whether what the stack would create exists "
+            f"already ({error}); check that it answers through this kubeconfig."
+        ]
+    return [
+        f"{problem}: the stack would take it over, and its destroy delete it. Choose another "
+        f"{read.key('namespace')} (cluster-wide objects are named after it), or delete it if nothing of it is needed."
+        for problem in found
+    ]
 
 
 def default_bucket_name(project: str, stack: str) -> str:

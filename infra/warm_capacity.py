@@ -8,6 +8,12 @@ Its priority is -10: the cluster autoscaler ignores pods below -10 when scaling 
 FAQ, "How can I configure overprovisioning"), so -10 is the lowest that still brings the
 spare node back. It never preempts anything itself (preemptionPolicy: Never). The serving
 pods get a PriorityClass of their own; no cluster-wide default changes.
+
+Priority classes are cluster-wide, so each carries the name of the stack's namespace, which no other stack in the
+cluster may have (infra/ownership.py): stacks side by side never share or delete each other's. Where the stack
+does not own the nodes and servingPreemption is off, the serving pods' class has the default priority, 0, and
+preemptionPolicy Never: they evict no one, lower-priority pods of another team included (a pod without a class would
+preempt those), and there are no placeholders to preempt.
 """
 
 from __future__ import annotations
@@ -25,11 +31,20 @@ from infra.pods import checkov_skips, no_ingress_policy, restricted_container_se
 from infra.serving_container import serving_resources
 from infra.settings_values import ServingSettings
 
-SERVING_PRIORITY_CLASS = "tfserving-serving"
 SERVING_PRIORITY = 1000
-PLACEHOLDER_PRIORITY_CLASS = "tfserving-spare"
+# Kubernetes' priority for a pod of no class where the cluster has no global default.
+SHARED_PRIORITY = 0
 PLACEHOLDER_PRIORITY = -10
 PLACEHOLDER_NAME = "image-classifier-spare"
+SKIP_AWAIT = "pulumi.com/skipAwait"
+
+
+def serving_priority_class(namespace: str) -> str:
+    return f"{namespace}-serving"
+
+
+def placeholder_priority_class(namespace: str) -> str:
+    return f"{namespace}-spare"
 
 
 @dataclass(frozen=True)
@@ -40,24 +55,29 @@ class WarmCapacityArgs:
     gpu: bool
     node_pool_name: pulumi.Input[str] | None
     ready: list[pulumi.Resource]
+    # Serving pods preempt lower-priority ones: on the stack's own pools, or where servingPreemption allows it.
+    preemption: bool
 
 
 class WarmCapacity(pulumi.ComponentResource):
     """The priority classes, and `spareReplicas` placeholders (none in the lab)."""
 
     priority_classes: list[pulumi.Resource]
+    serving_class_name: str
 
     def __init__(self, name: str, args: WarmCapacityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("tfserving:infra:WarmCapacity", name, None, opts)
         settings, kube_target = args.settings, args.kube_target
         cluster_wide = pulumi.ResourceOptions(parent=self, provider=kube_target.provider)
+        self.serving_class_name = serving_priority_class(settings.namespace)
+        preempts = "preempt the warm placeholders" if args.preemption else "preempt no one (servingPreemption off)"
         self.priority_classes = [
             self._priority_class(
                 f"{name}-serving-priority",
-                SERVING_PRIORITY_CLASS,
-                SERVING_PRIORITY,
-                "PreemptLowerPriority",
-                "TF Serving replicas: they preempt the warm placeholders.",
+                self.serving_class_name,
+                SERVING_PRIORITY if args.preemption else SHARED_PRIORITY,
+                "PreemptLowerPriority" if args.preemption else "Never",
+                f"TF Serving replicas of stack {settings.instance}: they {preempts}.",
                 settings.instance,
                 cluster_wide,
             )
@@ -93,7 +113,7 @@ class WarmCapacity(pulumi.ComponentResource):
         settings, kube_target = args.settings, args.kube_target
         placeholder_class = self._priority_class(
             f"{name}-spare-priority",
-            PLACEHOLDER_PRIORITY_CLASS,
+            placeholder_priority_class(settings.namespace),
             PLACEHOLDER_PRIORITY,
             "Never",
             "Warm placeholders for TF Serving: preempted by replicas, still scaled up for.",
@@ -113,14 +133,19 @@ class WarmCapacity(pulumi.ComponentResource):
                 name=PLACEHOLDER_NAME,
                 namespace=kube_target.namespace,
                 labels=labels,
-                annotations=checkov_skips(
-                    args.image,
-                    {
-                        "CKV_K8S_11": "Holds room for a serving replica, which has no CPU limit either",
-                        "CKV_K8S_8": "A placeholder only sleeps: nothing to probe",
-                        "CKV_K8S_9": "A placeholder serves nothing: no readiness",
-                    },
-                ),
+                annotations={
+                    # Best-effort room: `up` never waits for it (on a full pool it may stay Pending for good, and
+                    # a namespace move must not hang on it); provider metadata/overrides.go, pulumi.com/skipAwait.
+                    SKIP_AWAIT: "true",
+                    **checkov_skips(
+                        args.image,
+                        {
+                            "CKV_K8S_11": "Holds room for a serving replica, which has no CPU limit either",
+                            "CKV_K8S_8": "A placeholder only sleeps: nothing to probe",
+                            "CKV_K8S_9": "A placeholder serves nothing: no readiness",
+                        },
+                    ),
+                },
             ),
             spec=k8s.apps.v1.DeploymentSpecArgs(
                 replicas=settings.spare_replicas,
@@ -130,7 +155,7 @@ class WarmCapacity(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
                     spec=k8s.core.v1.PodSpecArgs(
-                        priority_class_name=PLACEHOLDER_PRIORITY_CLASS,
+                        priority_class_name=placeholder_priority_class(settings.namespace),
                         # Preempted placeholders leave at once: the replica waiting for their room starts sooner.
                         termination_grace_period_seconds=0,
                         automount_service_account_token=False,
@@ -152,10 +177,6 @@ class WarmCapacity(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(
                 in_namespace,
-                pulumi.ResourceOptions(
-                    depends_on=[placeholder_class, no_ingress, *args.ready],
-                    # Its node is a new one: a boot and an image pull before it is available.
-                    custom_timeouts=pulumi.CustomTimeouts(create=timing.ROLLOUT_TIMEOUT, update=timing.ROLLOUT_TIMEOUT),
-                ),
+                pulumi.ResourceOptions(depends_on=[placeholder_class, no_ingress, *args.ready]),
             ),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import runpy
 import shutil
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -25,10 +26,17 @@ LINE_WIDTH = 160  # engine output lines are cut here: URNs run long, and what ma
 
 
 def engine_env(home: Path) -> dict[str, str]:
-    """A Pulumi of its own: state, plugins and settings under `home`; the provider found on PATH, never downloaded."""
-    tools = [binary_path("pulumi").parent, binary_path("pulumi-resource-kubernetes").parent]
+    """A Pulumi of its own: state, plugins and settings under `home`; the providers found on PATH, never downloaded."""
+    tools = [
+        binary_path("pulumi").parent,
+        binary_path("pulumi-resource-kubernetes").parent,
+        _python_provider_host(home),
+    ]
     return {
         "PATH": os.pathsep.join([*map(str, tools), os.environ.get("PATH", "")]),
+        # The dynamic provider process imports the program's modules (infra/namespace_guard.py), as it does when
+        # the Pulumi CLI starts it in the project's folder; here the project's folder is a copy (make_stack).
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH", "")])),
         "PULUMI_HOME": str(home / "pulumi-home"),
         "PULUMI_BACKEND_URL": f"file://{home / 'state'}",
         # Its state is thrown away with the control plane: the passphrase protects nothing worth a secret.
@@ -38,6 +46,17 @@ def engine_env(home: Path) -> dict[str, str]:
         # No proxy sits between the tools and 127.0.0.1.
         "NO_PROXY": "127.0.0.1,localhost",
     }
+
+
+def _python_provider_host(home: Path) -> Path:
+    """The folder of `pulumi-resource-pulumi-python`, the host of Python dynamic providers that the Pulumi CLI's
+    release ships beside it (not built from Go modules): `python -m pulumi.dynamic` with this virtualenv's Python."""
+    folder = home / "python-provider"
+    folder.mkdir(parents=True, exist_ok=True)
+    host = folder / "pulumi-resource-pulumi-python"
+    host.write_text(f'#!/bin/sh\nexec "{sys.executable}" -u -m pulumi.dynamic "$@"\n')
+    host.chmod(0o755)
+    return folder
 
 
 def run_repository_program() -> None:

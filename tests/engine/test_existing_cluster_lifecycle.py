@@ -27,9 +27,9 @@ from infra.serving import APP_NAME
 from infra.warm_capacity import (
     PLACEHOLDER_NAME,
     PLACEHOLDER_PRIORITY,
-    PLACEHOLDER_PRIORITY_CLASS,
     SERVING_PRIORITY,
-    SERVING_PRIORITY_CLASS,
+    placeholder_priority_class,
+    serving_priority_class,
 )
 from loadtest.report_server import READY_MARK
 from localcluster.controlplane import ControlPlane
@@ -91,7 +91,7 @@ def test_up_awaits_every_object_and_exports_the_ingress(first_up: auto.UpResult,
     policies = {p.metadata.name for p in client.NetworkingV1Api(kube).list_namespaced_network_policy(NAMESPACE).items}
     assert policies == {APP_NAME, PLACEHOLDER_NAME}
     classes = {c.metadata.name: c.value for c in client.SchedulingV1Api(kube).list_priority_class().items}
-    assert (classes[SERVING_PRIORITY_CLASS], classes[PLACEHOLDER_PRIORITY_CLASS]) == (
+    assert (classes[serving_priority_class(NAMESPACE)], classes[placeholder_priority_class(NAMESPACE)]) == (
         SERVING_PRIORITY,
         PLACEHOLDER_PRIORITY,
     )
@@ -163,8 +163,15 @@ def test_a_new_model_path_rolls_the_pods(
     new = [rs for rs in replica_sets if rs.metadata.name not in before]
     assert len(new) == 1, "a changed model path must create a new ReplicaSet"
     assert new[0].status.ready_replicas == 1
-    config_map = client.CoreV1Api(kube).read_namespaced_config_map("tfserving-configs", NAMESPACE)
+    env = apps.read_namespaced_deployment(APP_NAME, NAMESPACE).spec.template.spec.containers[0].env_from
+    config_map = client.CoreV1Api(kube).read_namespaced_config_map(str(env[0].config_map_ref.name), NAMESPACE)
     assert config_map.data["MODEL_PATH"] == new_path
+    # The old ConfigMap went once the new one was in place: one of each, named after their content.
+    names = [c.metadata.name for c in client.CoreV1Api(kube).list_namespaced_config_map(NAMESPACE).items]
+    assert sorted(name.rsplit("-", 1)[0] for name in names if name.startswith("tfserving-")) == [
+        "tfserving-configs",
+        "tfserving-server-config",
+    ]
 
 
 def test_replicas_scaled_through_the_api_survive_the_next_up(
@@ -304,6 +311,6 @@ def test_destroy_leaves_no_object_of_the_stack(stack: auto.Stack, kube: client.A
     core = client.CoreV1Api(kube)
     assert NAMESPACE not in {ns.metadata.name for ns in core.list_namespace().items}
     classes = {c.metadata.name for c in client.SchedulingV1Api(kube).list_priority_class().items}
-    assert not classes & {SERVING_PRIORITY_CLASS, PLACEHOLDER_PRIORITY_CLASS}
+    assert not classes & {serving_priority_class(NAMESPACE), placeholder_priority_class(NAMESPACE)}
     assert stack.export_stack().deployment.get("resources") in (None, [])
     stack.workspace.remove_stack(STACK)

@@ -1,6 +1,7 @@
 """Stack dev declares the lab's system, value for value, wired together correctly."""
 
 import json
+import re
 
 from tests.infra.harness import EXTERNAL_IP, TEST_PROJECT_ID, Deployment, run_program, stack_config
 
@@ -93,7 +94,9 @@ def test_model_bucket_is_private_uniform_and_emptied_on_destroy(dev):
 
 def test_config_map_points_at_the_model_in_the_bucket(dev):
     config_map = dev.named(CONFIG_MAP, "serving-config").inputs
-    assert config_map["metadata"]["name"] == "tfserving-configs"
+    assert re.fullmatch(r"tfserving-configs-[0-9a-f]{10}", config_map["metadata"]["name"]), (
+        "the lab's name, content-named"
+    )
     assert config_map["data"] == {
         "MODEL_NAME": "image_classifier",
         "MODEL_PATH": f"gs://{TEST_PROJECT_ID}-bucket/resnet_101",
@@ -114,7 +117,8 @@ def test_deployment_runs_the_labs_container_without_replicas(dev):
         "--model_base_path=$(MODEL_PATH)",
         "--monitoring_config_file=/etc/tfserving/monitoring.config",
     ], "the lab's flags, plus the metrics endpoint; no tuning flag unless a setting asks"
-    assert tf_serving["envFrom"] == [{"configMapRef": {"name": "tfserving-configs"}}]
+    config_name = dev.named(CONFIG_MAP, "serving-config").inputs["metadata"]["name"]
+    assert tf_serving["envFrom"] == [{"configMapRef": {"name": config_name}}]
     assert {(port["containerPort"], port["name"]) for port in tf_serving["ports"]} == {(8500, "grpc"), (8501, "http")}
     assert tf_serving["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
 
@@ -141,16 +145,27 @@ def test_deployment_waits_for_the_model_copy_and_its_identity(dev):
     )
 
 
-def test_config_change_rolls_the_pods(dev):
-    def config_hash(deployment) -> str:
-        return deployment.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"][
-            "tfserving.dev/config-hash"
-        ]
+def test_a_config_change_is_a_new_config_map_the_deployment_rolls_onto(dev):
+    """Content-named ConfigMaps: the provider makes the new one before deleting the old (a new name), and the
+    Deployment's new reference rolls it; a fixed name would be replaced delete-first, and the Deployment with it."""
 
-    # The same settings give the same pod template; a change in what TF Serving reads gives a new one.
-    assert config_hash(run_program(stack_config("dev"))) == config_hash(dev)
-    assert config_hash(run_program(stack_config("dev", serverBatching=True))) != config_hash(dev)
-    assert config_hash(run_program(stack_config("dev", modelName="resnet"))) != config_hash(dev)
+    def names(deployment) -> tuple[str, str]:
+        env = deployment.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]
+        volume = next(
+            v for v in deployment.one(DEPLOYMENT).inputs["spec"]["template"]["spec"]["volumes"] if "configMap" in v
+        )
+        return env["configMapRef"]["name"], volume["configMap"]["name"]
+
+    same = run_program(stack_config("dev"))
+    batching = run_program(stack_config("dev", serverBatching=True))
+    renamed = run_program(stack_config("dev", modelName="resnet"))
+    assert names(same) == names(dev)
+    assert names(batching)[0] == names(dev)[0] and names(batching)[1] != names(dev)[1]
+    assert names(renamed)[0] != names(dev)[0] and names(renamed)[1] == names(dev)[1]
+    config_maps = dev.of_type(CONFIG_MAP)
+    assert {c.name for c in config_maps} == {"serving-config", "serving-server-config"}
+    assert not any(c.delete_before_replace for c in config_maps)
+    assert "tfserving.dev/config-hash" not in dev.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"]
 
 
 def test_serving_pods_read_the_bucket_through_workload_identity(dev):

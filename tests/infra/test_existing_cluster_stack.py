@@ -5,33 +5,33 @@ The same stack runs on the real engine against a local control plane in tests/en
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.infra.cluster_double import ClusterDouble, write_kubeconfig
 from tests.infra.harness import Deployment, refused_settings, run_program, stack_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
 
 
 @pytest.fixture(scope="module")
-def kubeconfig(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("kube") / "config"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "mine", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "mine",
-            }
-        )
-    )
-    return path
+def cluster() -> Iterator[ClusterDouble]:
+    """The cluster the kubeconfig reaches: empty, unless a test puts objects in it."""
+    double = ClusterDouble()
+    double.start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def kubeconfig(cluster: ClusterDouble, tmp_path: Path) -> Iterator[Path]:
+    yield write_kubeconfig(tmp_path / "config", cluster.url)
+    cluster.objects.clear()
+    cluster.status = 0
 
 
 def existing(kubeconfig: Path, **overrides: Any) -> Deployment:
@@ -92,9 +92,27 @@ def test_a_new_model_path_changes_the_pod_template(kubeconfig: Path) -> None:
     ("overrides", "expected"),
     [
         (
+            {"spotNodes": True},
+            "tfserving-gke:spotNodes shapes the stack's own GKE cluster, which is not created with "
+            "tfserving-gke:kubeconfig set: `pulumi config rm spotNodes`",
+        ),
+        (
             {"machineType": "n2-standard-8"},
-            "tfserving-gke:machineType shapes the stack's own GKE cluster, which is not created with "
-            "tfserving-gke:kubeconfig set: `pulumi config rm machineType`",
+            "tfserving-gke:machineType describes the serving pool, which a cluster you already have holds only with "
+            "tfserving-gke:gkeNodePools true: set that if it has the stack's pools, or `pulumi config rm machineType`",
+        ),
+        (
+            {"gkeNodePools": True, "servingPreemption": True},
+            "(tfserving-gke:gkeNodePools true) serving pods always preempt: `pulumi config rm servingPreemption`",
+        ),
+        (
+            {"spareReplicas": 1},
+            "tfserving-gke:spareReplicas needs serving pods that preempt its placeholders, which they do only on the "
+            "stack's pools (tfserving-gke:gkeNodePools true) or with tfserving-gke:servingPreemption true",
+        ),
+        (
+            {"gkeNodePools": True, "cpuRequest": "4"},
+            "tfserving-gke:cpuRequest (4) cannot fit a n1-standard-4 node",
         ),
         ({"controlPlaneAuthorizedNetworks": ["203.0.113.0/24"]}, "`pulumi config rm controlPlaneAuthorizedNetworks`"),
         ({"kubeContext": "theirs"}, "has no context 'theirs'; it has mine (setting kubeContext)"),
@@ -127,3 +145,86 @@ def test_existing_cluster_settings_are_refused_on_the_stacks_own_cluster(
     message = refusal(monkeypatch, "dev", **{setting: True})
     assert f"tfserving-gke:{setting} applies only to a cluster you already have" in message
     assert f"`pulumi config rm {setting}`" in message
+
+
+OURS = {"app.kubernetes.io/part-of": "tfserving-gke", "app.kubernetes.io/instance": "existing"}
+
+
+def test_a_namespace_the_stack_did_not_make_is_refused_before_anything_exists(
+    monkeypatch: pytest.MonkeyPatch, cluster: ClusterDouble, kubeconfig: Path
+) -> None:
+    cluster.namespace("tfserving", {"team": "payments"})
+    assert refusal(monkeypatch, "existing", kubeconfig=str(kubeconfig)).splitlines()[1:] == [
+        "  - namespace tfserving already exists in the cluster, made by someone else, not by stack 'existing': the "
+        "stack would take it over, and its destroy delete it. Choose another tfserving-gke:namespace (cluster-wide "
+        "objects are named after it), or delete it if nothing of it is needed."
+    ]
+    # Another stack of this project is named as such.
+    cluster.namespace("tfserving", {**OURS, "app.kubernetes.io/instance": "staging"})
+    assert "made by stack 'staging' of this project" in refusal(monkeypatch, "existing", kubeconfig=str(kubeconfig))
+
+
+def test_the_stacks_own_namespace_is_its_own_on_the_next_up(cluster: ClusterDouble, kubeconfig: Path) -> None:
+    cluster.namespace("tfserving", OURS)
+    existing(kubeconfig)
+    assert "/api/v1/namespaces/tfserving" in cluster.asked
+
+
+def test_a_priority_class_of_another_is_refused_too(
+    monkeypatch: pytest.MonkeyPatch, cluster: ClusterDouble, kubeconfig: Path
+) -> None:
+    cluster.objects["/apis/scheduling.k8s.io/v1/priorityclasses/tfserving-spare"] = {
+        "kind": "PriorityClass", "metadata": {"name": "tfserving-spare"}, "value": -10,
+    }  # fmt: skip
+    refused = refusal(monkeypatch, "existing", kubeconfig=str(kubeconfig), gkeNodePools=True, spareReplicas=1)
+    assert "PriorityClass tfserving-spare already exists in the cluster, made by someone else" in refused
+
+
+def test_a_cluster_that_cannot_be_asked_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, cluster: ClusterDouble, kubeconfig: Path
+) -> None:
+    cluster.status = 403
+    assert refusal(monkeypatch, "existing", kubeconfig=str(kubeconfig)).splitlines()[1:] == [
+        "  - tfserving-gke:kubeconfig: the cluster could not be asked whether what the stack would create exists "
+        "already (reading namespace tfserving failed: HTTP 403 Forbidden); check that it answers through this "
+        "kubeconfig."
+    ]
+
+
+def test_on_a_shared_cluster_serving_pods_preempt_nothing_unless_allowed(kubeconfig: Path) -> None:
+    shared = existing(kubeconfig)
+    (serving,) = (c.inputs for c in shared.of_type(PRIORITY_CLASS))
+    # Not "no class": a pod of none has priority 0 and preempts pods below it.
+    assert (serving["value"], serving["preemptionPolicy"], serving["globalDefault"]) == (0, "Never", False)
+    pod = shared.named(DEPLOYMENT, "serving-deployment").inputs["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "tfserving-serving" and "nodeSelector" not in pod
+    allowed = existing(kubeconfig, servingPreemption=True, spareReplicas=1)
+    classes = {c.inputs["metadata"]["name"]: c.inputs for c in allowed.of_type(PRIORITY_CLASS)}
+    assert classes["tfserving-serving"]["preemptionPolicy"] == "PreemptLowerPriority"
+    assert classes["tfserving-spare"]["preemptionPolicy"] == "Never"
+
+
+def test_cluster_wide_objects_carry_the_namespace_so_stacks_side_by_side_never_share_them(kubeconfig: Path) -> None:
+    staging = existing(kubeconfig, gkeNodePools=True, spareReplicas=1, namespace="staging")
+    names = {c.inputs["metadata"]["name"] for c in staging.of_type(PRIORITY_CLASS)}
+    assert names == {"staging-serving", "staging-spare"}
+    pod = staging.named(DEPLOYMENT, "serving-deployment").inputs["spec"]["template"]["spec"]
+    assert pod["priorityClassName"] == "staging-serving"
+
+
+def test_the_namespace_is_guarded_and_moves_old_objects_out_first(kubeconfig: Path) -> None:
+    deployed = existing(kubeconfig)
+    namespace = deployed.one("kubernetes:core/v1:Namespace")
+    assert namespace.delete_before_replace
+    guard = deployed.one("pulumi-python:dynamic:Resource")
+    assert (guard.inputs["namespace"], guard.inputs["instance"], guard.inputs["context"]) == (
+        "tfserving",
+        "existing",
+        "",
+    )
+    assert guard.inputs["kubeconfig"] == str(kubeconfig.resolve())
+    assert namespace.urn in guard.dependencies
+    # Everything in the namespace is deleted before the guard, which is deleted before the namespace.
+    namespaced = [r for r in deployed.resources if r.type.startswith("kubernetes:") and "namespace" in str(r.inputs)]
+    in_it = [r for r in namespaced if (r.inputs.get("metadata") or {}).get("namespace") == "tfserving"]
+    assert in_it and all(guard.urn in r.dependencies for r in in_it)

@@ -46,13 +46,13 @@ def test_gpu_pods_ask_for_the_gpu_tolerate_its_taint_and_batch(gpu):
     assert "--enable_batching" in container["args"]
     assert "--batching_parameters_file=/etc/tfserving/batching.config" in container["args"]
     server_config = gpu.named("kubernetes:core/v1:ConfigMap", "serving-server-config").inputs
-    assert server_config["metadata"]["name"] == "tfserving-server-config"
+    assert server_config["metadata"]["name"].startswith("tfserving-server-config-")
     parameters = server_config["data"]["batching.config"]
     for line in ("max_batch_size { value: 32 }", "batch_timeout_micros { value: 1000 }", "num_batch_threads"):
         assert line in parameters
     mount = next(m for m in container["volumeMounts"] if m["name"] == "server-config")
     assert mount == {"name": "server-config", "mountPath": "/etc/tfserving", "readOnly": True}
-    assert {"name": "server-config", "configMap": {"name": "tfserving-server-config"}} in spec["volumes"]
+    assert {"name": "server-config", "configMap": {"name": server_config["metadata"]["name"]}} in spec["volumes"]
 
 
 def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gpu):

@@ -38,8 +38,9 @@ def test_serving_pods_meet_the_restricted_pod_security_standard(dev):
     # the standard forbids.
     assert spec["volumes"] == [
         {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-        {"name": "server-config", "configMap": {"name": "tfserving-server-config"}},
+        {"name": "server-config", "configMap": {"name": spec["volumes"][1]["configMap"]["name"]}},
     ]
+    assert spec["volumes"][1]["configMap"]["name"].startswith("tfserving-server-config-")
     assert container["volumeMounts"] == [
         {"name": "tmp", "mountPath": "/tmp"},
         {"name": "server-config", "mountPath": "/etc/tfserving", "readOnly": True},

@@ -35,7 +35,8 @@ def test_a_warm_spare_is_a_serving_sized_low_priority_placeholder(prod):
     spare = classes[pod["priorityClassName"]]
     # Below the serving pods', so they preempt it at once; at -10, the lowest the cluster autoscaler still adds
     # a node for; and it never preempts anything itself.
-    assert spare["value"] == -10 < classes["tfserving-serving"]["value"]
+    assert spare["value"] == -10 < classes["serving-serving"]["value"], "named after prod's namespace, serving"
+    assert placeholder["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", "up never waits for a spare"
     assert spare["preemptionPolicy"] == "Never" and spare["globalDefault"] is False
     assert pod["terminationGracePeriodSeconds"] == 0
     service_selector = prod.one("kubernetes:core/v1:Service").inputs["spec"]["selector"]
@@ -89,10 +90,10 @@ def test_tf_serving_flags_are_settings_and_absent_by_default(dev):
         assert flag in container["args"]
     files = tuned.named("kubernetes:core/v1:ConfigMap", "serving-server-config").inputs["data"]
     assert "max_batch_size { value: 8 }" in files["batching.config"]
-    hashes = [
-        serving(d)["spec"]["template"]["metadata"]["annotations"]["tfserving.dev/config-hash"] for d in (dev, tuned)
-    ]
-    assert hashes[0] != hashes[1], "a new server file rolls the pods"
+    server_config = [d.named("kubernetes:core/v1:ConfigMap", "serving-server-config") for d in (dev, tuned)]
+    assert server_config[0].inputs["metadata"]["name"] != server_config[1].inputs["metadata"]["name"], (
+        "a new server file is a new ConfigMap, which rolls the pods"
+    )
 
 
 def test_metrics_are_served_and_scraped(dev):
