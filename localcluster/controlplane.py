@@ -11,7 +11,6 @@ import base64
 import os
 import secrets
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -19,8 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from kubernetes import config
 
+from localcluster import metrics_pipeline
 from localcluster.build import binary_path
+from localcluster.metrics_pipeline import kwok_metrics_config, metrics_server_args
+from localcluster.pki import client_ca, front_proxy, front_proxy_flags, service_account_key
 from localcluster.processes import Component, ControlPlaneError, free_port, tail
 from localcluster.stages import write_stages
 
@@ -39,6 +42,10 @@ class ControlPlane:
     start_timeout_s: float = 120.0
     # Nodes and pods become Ready when their READY_AT says (the rehearsal), not at once (stages.py).
     timed: bool = False
+    # The resource-metrics pipeline (metrics_pipeline.py): kwok's usage emulation, metrics-server, metrics.k8s.io.
+    metrics: bool = False
+    # kube-controller-manager flags beyond its defaults.
+    controller_flags: tuple[str, ...] = ()
     # An HTTP proxy that plays the pod network for the API server's pod and service proxy (a test's double);
     # by default nothing does, and a proxied request fails at once.
     pod_network: str = "http://127.0.0.1:1"
@@ -80,6 +87,8 @@ class ControlPlane:
             self._wait(
                 f"{self.server}/api/v1/namespaces/default/serviceaccounts/default", "kube-controller-manager", deadline
             )
+            if self.metrics:
+                self._start_metrics_server(deadline)
         except BaseException:
             self.stop()
             raise
@@ -127,16 +136,19 @@ class ControlPlane:
                 )
             time.sleep(0.25)
 
+    def _start_metrics_server(self, deadline: float) -> None:
+        port = free_port()
+        self._launch("metrics-server", metrics_server_args(self.kubeconfig, port, self.root / "metrics-server-certs"))
+        api = config.new_client_from_config(str(self.kubeconfig))
+        metrics_pipeline.register(api, port)
+        metrics_pipeline.wait_available(api, deadline, self.check_alive)
+
     def _write_credentials(self) -> None:
         pki = self.root / "pki"
         pki.mkdir(exist_ok=True)
-        self.service_account_key = pki / "service-account.key"
-        if not self.service_account_key.exists():
-            subprocess.run(
-                ["openssl", "genrsa", "-out", str(self.service_account_key), "2048"],
-                check=True,
-                capture_output=True,
-            )
+        self.service_account_key = service_account_key(pki)
+        self.client_ca = client_ca(pki)
+        self.front_proxy = front_proxy(pki) if self.metrics else None
         # A static token in group system:masters: the only identity this control plane knows.
         self.token_file = pki / "tokens.csv"
         self.token_file.write_text(f'{self.token},{ADMIN_USER},{ADMIN_USER},"system:masters"\n')
@@ -195,6 +207,8 @@ class ControlPlane:
             "--authorization-mode=RBAC",
             # As on GKE: privileged pods are valid, and only admission (Pod Security) refuses them.
             "--allow-privileged=true",
+            f"--client-ca-file={self.client_ca}",
+            *(front_proxy_flags(self.front_proxy) if self.front_proxy else []),
             f"--service-account-key-file={key}",
             f"--service-account-signing-key-file={key}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
@@ -224,6 +238,7 @@ class ControlPlane:
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             # Each controller as its own service account, as on a real cluster (RBAC is live).
             "--use-service-account-credentials=true",
+            *self.controller_flags,
         ]
 
     def _scheduler_args(self, port: int) -> list[str]:
@@ -238,7 +253,9 @@ class ControlPlane:
     def _kwok_args(self) -> list[str]:
         # The port the nodes advertise as their kubelet's: the API server's log requests end at kwok.
         kwok_port = free_port()
-        stages = write_stages(self.root / "kwok-stages.yaml", timed=self.timed)
+        stages = write_stages(
+            self.root / "kwok-config.yaml", timed=self.timed, extra=kwok_metrics_config() if self.metrics else []
+        )
         return [
             f"--kubeconfig={self.kubeconfig}",
             f"--config={stages}",

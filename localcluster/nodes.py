@@ -27,6 +27,7 @@ from infra.node_pools import (
 )
 from infra.settings import project_defaults
 from localcluster.controlplane import KWOK_NODE_ANNOTATION, KWOK_NODE_VALUE
+from localcluster.metrics_pipeline import RESOURCE_METRICS_PATH_ANNOTATION, resource_metrics_path
 
 # GKE gives shared-core e2-medium nodes 940m of allocatable CPU ("Plan GKE Standard node sizes", the
 # allocatable table); infra/node_fit.py sizes only dedicated-core types.
@@ -46,6 +47,8 @@ class Pool:
     nodes: int
     taint: tuple[str, str] | None
     max_nodes: int = 0
+    # The fewest the autoscaler leaves it.
+    min_nodes: int = 0
 
 
 def system_and_serving_pools(values: Mapping[str, object], full_size: bool) -> list[Pool]:
@@ -53,13 +56,14 @@ def system_and_serving_pools(values: Mapping[str, object], full_size: bool) -> l
     serving_max = int(str(values["maxNodes"]))
     serving_nodes = serving_max if full_size else int(str(values["initialNodes"]))
     return [
-        Pool(SYSTEM_POOL_NAME, str(values["systemMachineType"]), 1, None, SYSTEM_POOL_MAX_NODES),
+        Pool(SYSTEM_POOL_NAME, str(values["systemMachineType"]), 1, None, SYSTEM_POOL_MAX_NODES, 1),
         Pool(
             str(values["nodePoolName"]),
             str(values["machineType"]),
             serving_nodes,
             (SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
             serving_max,
+            int(str(values["minNodes"])),
         ),
     ]
 
@@ -89,7 +93,10 @@ def node_manifest(pool: Pool, index: int) -> client.V1Node:
     return client.V1Node(
         metadata=client.V1ObjectMeta(
             name=name,
-            annotations={KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE},
+            annotations={
+                KWOK_NODE_ANNOTATION: KWOK_NODE_VALUE,
+                RESOURCE_METRICS_PATH_ANNOTATION: resource_metrics_path(name),
+            },
             labels={
                 NODE_POOL_LABEL: pool.name,
                 "node.kubernetes.io/instance-type": pool.machine_type,

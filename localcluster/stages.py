@@ -44,6 +44,7 @@ def stages(timed: bool = False) -> list[dict]:
     return result
 
 
-def write_stages(path: Path, timed: bool = False) -> Path:
-    path.write_text(yaml.safe_dump_all(stages(timed), sort_keys=False))
+def write_stages(path: Path, timed: bool = False, extra: list[dict] | None = None) -> Path:
+    """kwok's --config: the stages, and any other kwok objects (`extra`: the metrics pipeline's)."""
+    path.write_text(yaml.safe_dump_all([*stages(timed), *(extra or [])], sort_keys=False))
     return path

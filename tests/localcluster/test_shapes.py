@@ -24,4 +24,8 @@ def test_the_pools_are_the_stacks_at_their_largest() -> None:
     node = node_manifest(serving, 0)
     assert node.metadata is not None and node.metadata.labels is not None
     assert node.metadata.labels["cloud.google.com/gke-nodepool"] == serving.name
-    assert node.metadata.annotations == {"kwok.x-k8s.io/node": "fake"}
+    assert node.metadata.annotations == {
+        "kwok.x-k8s.io/node": "fake",
+        # Where metrics-server reads the node's resource metrics: kwok's Metric path for this node.
+        "metrics.k8s.io/resource-metrics-path": f"/metrics/nodes/{serving.name}-0/metrics/resource",
+    }
