@@ -27,6 +27,11 @@ CONFIG_VOLUME = "server-config"
 BATCHING_FILE = "batching.config"
 MONITORING_FILE = "monitoring.config"
 METRICS_PATH = "/monitoring/prometheus/metrics"
+# The probes' schedule: a replica is Ready at the first readiness try after the startup probe saw the model loaded
+# (the rehearsal's model of a replica's start, localcluster/cloud.py, follows it).
+STARTUP_PERIOD_S = 10
+READINESS_INITIAL_DELAY_S = 10
+READINESS_PERIOD_S = 5
 
 MONITORING = f"""\
 prometheus_config {{
@@ -173,14 +178,16 @@ def tf_serving_container(
         ],
         # TF Serving opens its ports once the model is loaded; allow a slow first load before liveness counts.
         startup_probe=k8s.core.v1.ProbeArgs(
-            tcp_socket=grpc_open, period_seconds=10, failure_threshold=timing.MODEL_LOAD_SECONDS // 10
+            tcp_socket=grpc_open,
+            period_seconds=STARTUP_PERIOD_S,
+            failure_threshold=timing.MODEL_LOAD_SECONDS // STARTUP_PERIOD_S,
         ),
         liveness_probe=k8s.core.v1.ProbeArgs(tcp_socket=grpc_open, period_seconds=10, failure_threshold=3),
         # Ready means loaded and warm: one real prediction has run (see READINESS_SCRIPT).
         readiness_probe=k8s.core.v1.ProbeArgs(
             exec_=k8s.core.v1.ExecActionArgs(command=["/bin/bash", "-c", READINESS_SCRIPT]),
-            initial_delay_seconds=10,
-            period_seconds=5,
+            initial_delay_seconds=READINESS_INITIAL_DELAY_S,
+            period_seconds=READINESS_PERIOD_S,
             # The cold first prediction takes seconds on a busy CPU.
             timeout_seconds=30,
             failure_threshold=10,

@@ -1,39 +1,45 @@
-"""The slow parts of a cloud, for the rehearsal: nodes added for pods that fit nowhere, and the time a node
-takes to boot, an image to pull and a model to load.
+"""The slow parts of a cloud, for the rehearsal: a model of cluster-autoscaler (autoscaler_model.py) that adds and
+removes nodes, and the time a node takes to boot, an image to pull, a model to load and a probe to pass.
 
-The cluster autoscaler is not served by the Go module proxy (docs/local-cluster.md), so this does its part the
-way its FAQ describes it: every scan it looks for pods the scheduler marked Unschedulable (ignoring those whose
-priority is below the expendable cutoff, -10), finds a node pool whose template takes them, and adds as many
-nodes as they need, counting the nodes still booting, up to the pool's maximum. A new node carries READY_AT:
-kwok makes it Ready then (stages.py), and the scheduler waits for the not-ready taint to go. A pod bound to a
-node gets READY_AT too: after its node is up, the image is on the node, and (for a serving pod) the model is
-loaded.
+Every delay here is injected, and recorded as such: a node asked for registers (its Node object appears, Ready)
+only once its boot time has passed, as GKE's do; a pod bound to a node gets READY_AT, after which kwok makes it
+Ready (stages.py): the image pulled on that node (once per node), and for a serving replica the model loaded and
+the readiness probe passed on its own schedule (infra/serving_container.py's probe settings). What happens
+between, the HPA, metrics-server, the scheduler, preemption, is Kubernetes'.
 """
 
 from __future__ import annotations
 
 import datetime
+import math
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from kubernetes import client
-from kubernetes.utils.quantity import parse_quantity
 
 from infra.node_pools import NODE_POOL_LABEL
-from localcluster.nodes import Pool, allocatable, is_ready, node_manifest
+from infra.serving_container import READINESS_INITIAL_DELAY_S, READINESS_PERIOD_S, STARTUP_PERIOD_S
+from localcluster.autoscaler_model import (
+    EXPENDABLE_PRIORITY_CUTOFF,
+    UTILIZATION_THRESHOLD,
+    Room,
+    Rules,
+    choose_scale_up,
+    left_over,
+    movable_elsewhere,
+    requests,
+    room,
+    utilization,
+    wants_scale_up,
+)
+from localcluster.nodes import Pool, node_manifest
 from localcluster.stages import READY_AT
-
-# The cluster autoscaler ignores pods below this priority when it scales up (its FAQ, "expendable pods").
-EXPENDABLE_PRIORITY_CUTOFF = -10
-NOT_READY_TAINT = "node.kubernetes.io/not-ready"
-SCAN_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
 class Delays:
-    """Seconds each slow step takes. Defaults: the scale-up table of docs/scaling.md."""
+    """Seconds each slow step takes; injected, not measured. Defaults: the scale-up table of docs/scaling.md."""
 
     # GKE: a new node boots and joins in 80-120 s.
     node_boot: float = 90.0
@@ -41,51 +47,45 @@ class Delays:
     image_pull: float = 30.0
     # ResNet101 from Cloud Storage: seconds to tens of seconds.
     model_load: float = 20.0
-    # The cluster autoscaler scans every 10 s (notes.md).
-    scan: float = SCAN_SECONDS
+
+
+def probe_ready(started: float, model_load: float) -> float:
+    """When a serving container that started at `started` turns Ready: the startup probe (every STARTUP_PERIOD_S
+    from the start) passes at its first try after the model is loaded, and the readiness probe (from its initial
+    delay, every READINESS_PERIOD_S) at its first try after that."""
+    startup_passed = started + math.ceil(model_load / STARTUP_PERIOD_S) * STARTUP_PERIOD_S
+    first_readiness = started + READINESS_INITIAL_DELAY_S
+    tries = max(0, math.ceil((startup_passed - first_readiness) / READINESS_PERIOD_S))
+    return first_readiness + tries * READINESS_PERIOD_S
+
+
+@dataclass
+class NodeRecord:
+    pool: str
+    asked_at: float
+    registered_at: float
+    removed_at: float | None = None
+
+
+@dataclass
+class PodRecord:
+    """A pod's way to Ready as the model timed it: what of it was injected, and how much."""
+
+    node: str
+    created_at: float
+    ready_at: float
+    # Node boot (when the pod waited for a node asked for after it was made), image pull, model load, probes.
+    injected: dict[str, float]
+    # From the pod's creation to its node being asked for, where it waited for one: the model's scan.
+    autoscaler_wait: float
+
+
+def _priority(pod: client.V1Pod) -> int:
+    return (pod.spec.priority if pod.spec else 0) or 0
 
 
 def _rfc3339(moment: float) -> str:
     return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse_rfc3339(text: str) -> float:
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc).timestamp()
-
-
-def _requests(pod: client.V1Pod) -> tuple[float, float]:
-    cpu = memory = 0.0
-    for container in (pod.spec.containers if pod.spec else None) or []:
-        wanted = (container.resources.requests if container.resources else None) or {}
-        cpu += float(parse_quantity(wanted.get("cpu", "0")))
-        memory += float(parse_quantity(wanted.get("memory", "0")))
-    return cpu, memory
-
-
-def fits_pool(pod: client.V1Pod, pool: Pool) -> bool:
-    """The pool's template takes the pod: its labels satisfy the selector, its taint is tolerated, it is big enough."""
-    spec = pod.spec
-    assert spec is not None
-    template = node_manifest(pool, 0)
-    labels = (template.metadata.labels if template.metadata else None) or {}
-    if any(labels.get(key) != value for key, value in (spec.node_selector or {}).items()):
-        return False
-    if pool.taint is not None:
-        key, value = pool.taint
-        tolerated = any(
-            t.key == key and (t.operator == "Exists" or t.value == value) and t.effect in (None, "NoSchedule")
-            for t in spec.tolerations or []
-        )
-        if not tolerated:
-            return False
-    size = allocatable(pool.machine_type)
-    cpu, memory = _requests(pod)
-    return cpu <= float(parse_quantity(size["cpu"])) and memory <= float(parse_quantity(size["memory"]))
-
-
-def _unschedulable(pod: client.V1Pod) -> bool:
-    conditions = (pod.status.conditions if pod.status else None) or []
-    return any(c.type == "PodScheduled" and c.status == "False" and c.reason == "Unschedulable" for c in conditions)
 
 
 @dataclass
@@ -95,18 +95,28 @@ class Cloud:
     api: client.ApiClient
     pools: list[Pool]
     delays: Delays
-    # Pods whose start includes the model load (the serving replicas), by label.
+    # Pods whose start includes the model load and the probes (the serving replicas), by label.
     serving_labels: dict[str, str]
-    added: list[str] = field(default_factory=list)
+    rules: Rules = field(default_factory=Rules)
+    nodes: dict[str, NodeRecord] = field(default_factory=dict)
+    pods: dict[str, PodRecord] = field(default_factory=dict)
     _pulled: dict[tuple[str, str], float] = field(default_factory=dict)
+    _unneeded_since: dict[str, float] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _last_scan: float = 0.0
+    _last_scan: float = float("-inf")
+    _last_scale_up: float = float("-inf")
 
     def __post_init__(self) -> None:
         self._core = client.CoreV1Api(self.api)
         self._thread = threading.Thread(target=self._run, daemon=True)
+        self._by_name = {pool.name: pool for pool in self.pools}
 
     def start(self) -> None:
+        now = time.time()
+        for node in self._core.list_node().items:
+            pool = ((node.metadata.labels or {}) if node.metadata else {}).get(NODE_POOL_LABEL, "")
+            if node.metadata and pool in self._by_name:
+                self.nodes[node.metadata.name or ""] = NodeRecord(pool, now, now)
         self._thread.start()
 
     def stop(self) -> None:
@@ -121,85 +131,113 @@ class Cloud:
                 continue  # a refused call now is retried at the next step, as a controller would
 
     def step(self, now: float) -> None:
+        registered = {node.metadata.name for node in self._core.list_node().items if node.metadata}
+        for name, record in self.nodes.items():
+            if record.registered_at <= now and record.removed_at is None and name not in registered:
+                self._register(name, record)
         pods = self._core.list_pod_for_all_namespaces().items
-        nodes = {node.metadata.name or "": node for node in self._core.list_node().items if node.metadata}
         for pod in pods:
             meta = pod.metadata
-            if (
-                meta
-                and not meta.deletion_timestamp
-                and pod.spec
-                and pod.spec.node_name
-                and (READY_AT not in (meta.annotations or {}))
-            ):
-                self._time_start(pod, nodes.get(pod.spec.node_name), now)
-        if now - self._last_scan >= self.delays.scan:
+            if meta is None or meta.deletion_timestamp or not (pod.spec and pod.spec.node_name):
+                continue
+            if READY_AT not in (meta.annotations or {}):
+                self._time_start(pod, now)
+        if now - self._last_scan >= self.rules.scan:
             self._last_scan = now
-            self._scale_up([pod for pod in pods if _unschedulable(pod)], nodes, now)
+            on_node, free = self._room(pods, now)
+            self._scale_up(left_over([pod for pod in pods if wants_scale_up(pod)], free), now)
+            self._scale_down(on_node, free, now)
 
-    def _time_start(self, pod: client.V1Pod, node: client.V1Node | None, now: float) -> None:
-        """When the pod becomes Ready: its node up, its image pulled there, and its model loaded."""
+    def _register(self, name: str, record: NodeRecord) -> None:
+        """The node's boot is over: its kubelet registers it, Ready (kwok plays it so, no READY_AT)."""
+        index = int(name.rsplit("-", 1)[1])
+        self._core.create_node(node_manifest(self._by_name[record.pool], index))
+
+    def _time_start(self, pod: client.V1Pod, now: float) -> None:
+        """When the pod becomes Ready: its image pulled on its node, and for a serving one its model loaded and its
+        probes passed; recorded with what was injected."""
         assert pod.spec is not None and pod.metadata is not None
-        node_up = now
-        node_annotations = (node.metadata.annotations if node and node.metadata else None) or {}
-        if READY_AT in node_annotations:
-            node_up = max(now, _parse_rfc3339(node_annotations[READY_AT]))
-        ready = node_up
+        node = self.nodes.get(pod.spec.node_name or "")
+        created = pod.metadata.creation_timestamp.timestamp() if pod.metadata.creation_timestamp else now
+        injected: dict[str, float] = {}
+        waited = 0.0
+        if node is not None and node.asked_at >= created:
+            injected["node boot"] = node.registered_at - node.asked_at
+            waited = node.asked_at - created
+        started = now
         for container in pod.spec.containers:
             key = (pod.spec.node_name or "", container.image or "")
             if key not in self._pulled:
-                self._pulled[key] = node_up + self.delays.image_pull
-            ready = max(ready, self._pulled[key])
+                self._pulled[key] = now + self.delays.image_pull
+            started = max(started, self._pulled[key])
+        injected["image pull"] = started - now
+        ready = started
         labels = pod.metadata.labels or {}
         if all(labels.get(k) == v for k, v in self.serving_labels.items()):
-            ready += self.delays.model_load
+            ready = probe_ready(started, self.delays.model_load)
+            injected["model load"] = self.delays.model_load
+            injected["probes"] = ready - started - self.delays.model_load
+        self.pods[pod.metadata.name or ""] = PodRecord(pod.spec.node_name or "", created, ready, injected, waited)
         self._core.patch_namespaced_pod(
             pod.metadata.name or "",
             pod.metadata.namespace or "",
             {"metadata": {"annotations": {READY_AT: _rfc3339(ready)}}},
         )
 
-    def _scale_up(self, pending: Iterable[client.V1Pod], nodes: dict[str, client.V1Node], now: float) -> None:
-        for pool in self.pools:
-            wanting = [
-                pod
-                for pod in pending
-                if ((pod.spec.priority if pod.spec else 0) or 0) >= EXPENDABLE_PRIORITY_CUTOFF and fits_pool(pod, pool)
-            ]
-            if not wanting:
-                continue
-            members = [
-                n
-                for n in nodes.values()
-                if ((n.metadata.labels or {}) if n.metadata else {}).get(NODE_POOL_LABEL) == pool.name
-            ]
-            booting = [n for n in members if not is_ready(n)]
-            needed = self._nodes_needed(wanting, pool, len(booting))
-            for index in range(len(members), min(len(members) + needed, pool.max_nodes)):
-                self._add_node(pool, index, now)
+    def _members(self, pool: str) -> list[str]:
+        return [n for n, r in self.nodes.items() if r.pool == pool and r.removed_at is None]
 
-    @staticmethod
-    def _nodes_needed(pods: list[client.V1Pod], pool: Pool, booting: int) -> int:
-        """First fit of the pending pods into empty nodes of the pool, less the nodes already on their way."""
-        size = allocatable(pool.machine_type)
-        cpu_room, memory_room = float(parse_quantity(size["cpu"])), float(parse_quantity(size["memory"]))
-        bins: list[list[float]] = []
-        for pod in sorted(pods, key=lambda p: _requests(p), reverse=True):
-            cpu, memory = _requests(pod)
-            spot = next((b for b in bins if b[0] >= cpu and b[1] >= memory), None)
-            if spot is None:
-                spot = [cpu_room, memory_room]
-                bins.append(spot)
-            spot[0] -= cpu
-            spot[1] -= memory
-        return max(len(bins) - booting, 0)
+    def _scale_up(self, pending: list[client.V1Pod], now: float) -> None:
+        members = {pool.name: len(self._members(pool.name)) for pool in self.pools}
+        upcoming = {
+            pool.name: sum(1 for n in self._members(pool.name) if self.nodes[n].registered_at > now)
+            for pool in self.pools
+        }
+        choice = choose_scale_up(pending, self.pools, members, upcoming)
+        if choice is None:
+            return
+        pool, needed = choice
+        taken = {int(name.rsplit("-", 1)[1]) for name in self.nodes if self.nodes[name].pool == pool.name}
+        for index in [i for i in range(len(taken) + needed) if i not in taken][:needed]:
+            self.nodes[f"{pool.name}-{index}"] = NodeRecord(pool.name, now, now + self.delays.node_boot)
+        self._last_scale_up = now
 
-    def _add_node(self, pool: Pool, index: int, now: float) -> None:
-        node = node_manifest(pool, index)
-        assert node.metadata is not None and node.spec is not None
-        boot_done = _rfc3339(now + self.delays.node_boot)
-        node.metadata.annotations = {**(node.metadata.annotations or {}), READY_AT: boot_done}
-        # As a kubelet registers: not ready, and unschedulable until the node controller sees it Ready.
-        node.spec.taints = [*(node.spec.taints or []), client.V1Taint(key=NOT_READY_TAINT, effect="NoSchedule")]
-        self._core.create_node(node)
-        self.added.append(node.metadata.name or "")
+    def _room(self, pods: list[client.V1Pod], now: float) -> tuple[dict[str, list[client.V1Pod]], Room]:
+        """The pods on each registered node, and the room each has left."""
+        on_node: dict[str, list[client.V1Pod]] = {}
+        for pod in pods:
+            if pod.spec and pod.spec.node_name and not (pod.metadata and pod.metadata.deletion_timestamp):
+                on_node.setdefault(pod.spec.node_name, []).append(pod)
+        free: Room = {}
+        for name, record in self.nodes.items():
+            if record.removed_at is None and record.registered_at <= now:
+                pool = self._by_name[record.pool]
+                cpu, memory = room(pool)
+                used = [requests(p) for p in on_node.get(name, [])]
+                free[name] = (pool, cpu - sum(u[0] for u in used), memory - sum(u[1] for u in used))
+        return on_node, free
+
+    def _scale_down(self, on_node: dict[str, list[client.V1Pod]], free: Room, now: float) -> None:
+        """At most one node a loop: the first unneeded for the rules' time, none soon after a scale-up."""
+        for name in free:
+            record = self.nodes[name]
+            pool = self._by_name[record.pool]
+            movable = [p for p in on_node.get(name, []) if _priority(p) >= EXPENDABLE_PRIORITY_CUTOFF]
+            others = {n: f for n, f in free.items() if n != name}
+            if utilization(movable, pool) < UTILIZATION_THRESHOLD and movable_elsewhere(movable, others):
+                self._unneeded_since.setdefault(name, now)
+            else:
+                self._unneeded_since.pop(name, None)
+        if now - self._last_scale_up < self.rules.delay_after_add:
+            return
+        for name, since in list(self._unneeded_since.items()):
+            record = self.nodes[name]
+            above_minimum = len(self._members(record.pool)) > self._by_name[record.pool].min_nodes
+            if now - since >= self.rules.unneeded_time and above_minimum:
+                for pod in on_node.get(name, []):
+                    assert pod.metadata is not None
+                    self._core.delete_namespaced_pod(pod.metadata.name or "", pod.metadata.namespace or "")
+                self._core.delete_node(name)
+                record.removed_at = now
+                self._unneeded_since.pop(name)
+                return
