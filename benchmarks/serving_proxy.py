@@ -17,11 +17,12 @@ measures, on this machine:
 - the non-model work of a request: JSON parsing and base64 decoding of the lab's body.
 
 Every figure is measured --repeat times (3 by default), interleaved so that a drifting host
-touches each setting alike, and printed as the median and the range. `--smoke` uses a tiny
-model and runs in about a minute. TensorFlow is a benchmark-only dependency:
-requirements-benchmark.txt.
+touches each setting alike, and printed as the median and the range; all of them are also written as JSON
+(--json), in the shape of benchmarks/serving_proxy.json, the copy the rehearsal reads
+(localcluster/load_model.py). `--smoke` uses a tiny model and runs in about a minute. TensorFlow is a
+benchmark-only dependency: requirements-benchmark.txt.
 
-    .venv-bench/bin/python benchmarks/serving_proxy.py [--smoke] [--seconds 30] [--repeat 3]
+    .venv-bench/bin/python benchmarks/serving_proxy.py [--smoke] [--seconds 30] [--repeat 3] [--json PATH]
 """
 
 from __future__ import annotations
@@ -30,26 +31,16 @@ import argparse
 import base64
 import json
 import os
-import queue
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
-
-
-def spread(values: list[float], unit: str = "", digits: int = 2) -> str:
-    """The median and the range: `17.10 (16.90-17.60)`."""
-    return f"{statistics.median(values):.{digits}f}{unit} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+# Run as a script: the repository's root on the path, for the sibling module.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.closed_loop import call, closed_loops, percentile, spread, stats
 
 
 def cpu_model() -> str:
@@ -101,12 +92,6 @@ def load(directory: Path):
     return tf.saved_model.load(str(directory)).signatures["serving_preprocess"]
 
 
-def call(predict, images: list[bytes]) -> None:
-    import tensorflow as tf
-
-    predict(images=tf.constant(images))
-
-
 def measure_cold_start(directory: Path, image: bytes, calls: int) -> dict:
     """In a fresh process, as a new replica: the first call after loading, and the warm calls after it."""
     predict = load(directory)
@@ -127,13 +112,17 @@ def in_child(mode: str, directory: Path, calls: int, env: dict[str, str] | None 
     return json.loads(output.stdout.splitlines()[-1])
 
 
-def cold_starts(directory: Path, calls: int, repeat: int) -> None:
+def cold_starts(directory: Path, calls: int, repeat: int) -> dict:
     runs = [in_child("--child-cold", directory, calls) for _ in range(repeat)]
     ratios = [run["cold"] / run["warm_p50"] for run in runs]
     print(
         f"\nCold first call, fresh process: {spread([run['cold'] for run in runs], ' s', 3)}; warm p50 "
         f"{spread([run['warm_p50'] for run in runs], ' s', 3)}; cold/warm {spread(ratios, 'x', 1)}"
     )
+    return {
+        "cold_first_call_s": stats([r["cold"] for r in runs]),
+        "warm_call_p50_s": stats([r["warm_p50"] for r in runs]),
+    }
 
 
 def measure_threads(directory: Path, image: bytes, calls: int) -> dict:
@@ -146,7 +135,7 @@ def measure_threads(directory: Path, image: bytes, calls: int) -> dict:
     return {"img_per_s": calls / (time.perf_counter() - started)}
 
 
-def thread_settings(directory: Path, calls: int, rounds: int) -> None:
+def thread_settings(directory: Path, calls: int, rounds: int) -> dict:
     cores = os.cpu_count() or 1
     settings = [(intra, inter) for intra in sorted({1, cores}) for inter in sorted({1, cores})]
     results: dict[tuple[int, int], list[float]] = {setting: [] for setting in settings}
@@ -157,79 +146,10 @@ def thread_settings(directory: Path, calls: int, rounds: int) -> None:
     print("\nThread settings (warm single-image calls, img/s, each in its own process; interleaved):")
     for (intra, inter), rates in results.items():
         print(f"  intra {intra:2d}, inter {inter:2d}: {spread(rates)}")
+    return {"threads_img_per_s": {f"intra {intra}, inter {inter}": stats(r) for (intra, inter), r in results.items()}}
 
 
-@dataclass(frozen=True)
-class Batching:
-    max_batch_size: int
-    timeout_s: float
-
-    def describe(self) -> str:
-        return f"batching, max {self.max_batch_size}, {self.timeout_s * 1000:.0f} ms timeout"
-
-
-def closed_loop(predict, body: bytes, users: int, seconds: float, batching: Batching | None) -> dict:
-    """Users post the lab's body and wait 0.8-0.9 s; the 'server' parses it and runs the model."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-    requests: queue.Queue = queue.Queue()
-    running = threading.Semaphore(16)  # TF Serving runs requests concurrently on its request threads
-
-    def parse(payload: bytes) -> bytes:
-        return base64.b64decode(json.loads(payload)["instances"][0]["b64"])
-
-    def serve_batches() -> None:
-        while time.monotonic() < stop + 5:
-            try:
-                first = requests.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            batch = [first]
-            # As TF Serving's batch scheduler: the timeout runs from the first request's arrival, not from
-            # when the batch thread got to it (it may have been busy with the previous batch meanwhile).
-            deadline = first[0] + batching.timeout_s if batching else 0
-            while batching and len(batch) < batching.max_batch_size:
-                remaining = deadline - time.monotonic()
-                try:
-                    batch.append(requests.get(timeout=remaining) if remaining > 0 else requests.get_nowait())
-                except queue.Empty:
-                    break
-            call(predict, [image for _, image, _ in batch])
-            for _, _, done in batch:
-                done.set()
-
-    def user() -> None:
-        while time.monotonic() < stop:
-            started = time.monotonic()
-            image = parse(body)
-            if batching:
-                done = threading.Event()
-                requests.put((time.monotonic(), image, done))
-                done.wait()
-            else:
-                with running:
-                    call(predict, [image])
-            with lock:
-                latencies.append(time.monotonic() - started)
-            time.sleep(random.uniform(0.8, 0.9))
-
-    threads = [threading.Thread(target=user) for _ in range(users)]
-    if batching:
-        threads.append(threading.Thread(target=serve_batches))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return {
-        "img_per_s": len(latencies) / seconds,
-        "p50": percentile(latencies, 0.5),
-        "p95": percentile(latencies, 0.95),
-        "p99": percentile(latencies, 0.99),
-    }
-
-
-def batch_sizes(predict, image: bytes, calls: int, repeat: int) -> None:
+def batch_sizes(predict, image: bytes, calls: int, repeat: int) -> dict:
     rates: dict[int, list[float]] = {size: [] for size in (1, 2, 4, 8)}
     for _ in range(repeat):
         for size in random.sample(list(rates), len(rates)):
@@ -240,25 +160,7 @@ def batch_sizes(predict, image: bytes, calls: int, repeat: int) -> None:
     print("\nBatch sizes (one call at a time, img/s):")
     for size, values in rates.items():
         print(f"  batch {size}: {spread(values)}")
-
-
-def closed_loops(predict, body: bytes, seconds: float, repeat: int) -> None:
-    settings = [None, Batching(8, 0.0), Batching(8, 0.010)]
-    results: dict[tuple[int, int], list[dict]] = {}
-    for _ in range(repeat):
-        for users in (4, 10, 22):
-            for index in random.sample(range(len(settings)), len(settings)):
-                results.setdefault((users, index), []).append(
-                    closed_loop(predict, body, users, seconds, settings[index])
-                )
-    print(f"\nThe lab's closed loop ({seconds:.0f} s a run; median (range) of {repeat} runs, settings interleaved):")
-    for (users, index), runs in sorted(results.items()):
-        batching = settings[index]
-        name = batching.describe() if batching else "unbatched, up to 16 at once"
-        rate = spread([run["img_per_s"] for run in runs])
-        tails = "  ".join(f"{key} {spread([run[key] for run in runs], ' s', 3)}" for key in ("p50", "p95", "p99"))
-        figures = f"img/s {rate}  {tails}"
-        print(f"  {users:>2} users  {name:<34} {figures}", flush=True)
+    return {"batch_img_per_s": {str(size): stats(values) for size, values in rates.items()}}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -267,6 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=float, default=30, help="length of each closed-loop run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement (median and range)")
     parser.add_argument("--calls", type=int, default=20, help="calls per measurement")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("reports") / time.strftime("serving-proxy-%Y%m%d-%H%M%S.json"),
+        metavar="PATH",
+        help="where to write every figure as JSON (default: reports/serving-proxy-<time>.json); copy it over "
+        "benchmarks/serving_proxy.json to make it the rehearsal's inputs",
+    )
     parser.add_argument("--child-threads", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-cold", type=Path, help=argparse.SUPPRESS)
     return parser
@@ -290,13 +200,27 @@ def main() -> None:
         f"model: {'tiny (smoke)' if args.smoke else 'ResNet101'}; {repeat} run(s) of each figure",
         flush=True,
     )
+    import tensorflow as tf
+
+    figures: dict = {
+        "measured": time.strftime("%Y-%m-%d"),
+        "host": {
+            "vcpus": os.cpu_count(),
+            "cpu": cpu_model(),
+            "tensorflow": tf.__version__,
+            "python": sys.version.split()[0],
+        },
+        "model": "tiny (smoke)" if args.smoke else "ResNet101",
+        "runs": repeat,
+        "closed_loop_seconds": seconds,
+    }
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch) / "model"
         export_model(directory, args.smoke)
-        cold_starts(directory, calls, repeat)
+        figures.update(cold_starts(directory, calls, repeat))
         predict = load(directory)
         call(predict, [image])
-        batch_sizes(predict, image, calls, repeat)
+        figures.update(batch_sizes(predict, image, calls, repeat))
 
         body = json.dumps(
             {"signature_name": "serving_preprocess", "instances": [{"b64": base64.b64encode(image).decode()}]}
@@ -306,8 +230,11 @@ def main() -> None:
             base64.b64decode(json.loads(body)["instances"][0]["b64"])
         print(f"\nJSON parse + base64 decode of the lab's body: {(time.perf_counter() - started) / 200 * 1000:.2f} ms")
 
-        thread_settings(directory, calls, repeat)
-        closed_loops(predict, body, seconds, repeat)
+        figures.update(thread_settings(directory, calls, repeat))
+        figures.update(closed_loops(predict, body, seconds, repeat))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"\nEvery figure: {args.json}")
 
 
 if __name__ == "__main__":

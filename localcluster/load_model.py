@@ -1,21 +1,63 @@
-"""From a load schedule to the CPU the serving replicas burn: what the rehearsal's metrics server reports.
+"""From a load schedule to the CPU the serving replicas burn: a model, whose inputs are measured figures.
 
 The lab's users each send one image, wait 0.8-0.9 s and send the next (a closed loop), so a user sends about one
 request per (think time + answer time). Each request costs the replica a fixed amount of CPU, shared evenly by
-the Ready replicas, as the load balancer shares the requests.
+the Ready replicas, as the load balancer shares the requests. The CPU per request and the answer time come from
+the serving benchmark's figures (benchmarks/serving_proxy.json: measured on another CPU than a GKE node's, hence a
+range, not a number). What the model leaves out: a saturated replica answers slower, so its users send less.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from loadtest.shape import StepLoad
 
-# The lab's locustfile waits between 0.8 and 0.9 s (notes.md); an answer takes about 0.1 s below saturation
-# (benchmarks/README.md, p50 0.10-0.11 s at 4 and 10 users).
-SECONDS_PER_USER_REQUEST = 0.85 + 0.10
-# CPU-seconds per prediction: 2 vCPUs served 19.7-20 images/s at saturation (benchmarks/README.md).
-CPU_SECONDS_PER_REQUEST = 0.1
+MEASURED_FIGURES = Path(__file__).resolve().parents[1] / "benchmarks" / "serving_proxy.json"
+# The lab's locustfile waits between 0.8 and 0.9 s between requests (notes.md).
+THINK_SECONDS = 0.85
+
+
+@dataclass(frozen=True)
+class MeasuredInputs:
+    """What the benchmark's figures give the model, and where they come from."""
+
+    # CPU-seconds one prediction costs: the low, middle and high end of what the figures allow.
+    cpu_seconds_per_request: tuple[float, float, float]
+    # A warm replica's answer to one request, below saturation: the warm call's p50.
+    answer_seconds: float
+    source: str
+
+
+def cpu_seconds_per_request(figures: dict) -> tuple[float, float, float]:
+    """The host's vCPUs over the images per second it served while its CPU was the limit: one call at a time
+    (TensorFlow spreads one image over every core) and the lab's loop at 22 users (past what the cores serve),
+    over each figure's measured range. Low at the fastest rate, high at the slowest, middle halfway."""
+    vcpus = figures["host"]["vcpus"]
+    saturated = [figures["batch_img_per_s"]["1"]]
+    saturated += [
+        run["img_per_s"] for run in figures["closed_loop"] if (run["users"], run["setting"]) == (22, "unbatched")
+    ]
+    rates = [figure[end] for figure in saturated for end in ("low", "high")]
+    low, high = vcpus / max(rates), vcpus / min(rates)
+    return round(low, 3), round((low + high) / 2, 3), round(high, 3)
+
+
+def measured_inputs(path: Path = MEASURED_FIGURES) -> MeasuredInputs:
+    figures = json.loads(path.read_text())
+    host = figures["host"]
+    return MeasuredInputs(
+        cpu_seconds_per_request=cpu_seconds_per_request(figures),
+        answer_seconds=figures["warm_call_p50_s"]["median"],
+        source=f"{path.name}, measured {figures['measured']} on {host['vcpus']} vCPUs of {host['cpu']}",
+    )
+
+
+MEASURED = measured_inputs()
+CPU_SECONDS_PER_REQUEST = MEASURED.cpu_seconds_per_request[1]
+SECONDS_PER_USER_REQUEST = THINK_SECONDS + MEASURED.answer_seconds
 
 
 @dataclass(frozen=True)
