@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -187,11 +188,17 @@ class Watcher:
         self._thread.start()
         return self
 
-    def wait(self) -> bool:
-        """Until the duration has passed; Ctrl+C ends it early, with what was sampled kept. True if interrupted."""
+    def stop(self) -> None:
+        """End the sampling now, as the duration's end would."""
+        self._stop.set()
+
+    def wait(self, until: Callable[[], bool] | None = None) -> bool:
+        """Until the duration has passed, or `until()` holds (asked twice a second); Ctrl+C ends it early, with what
+        was sampled kept. True if interrupted."""
         try:
             while not self._done.wait(timeout=0.5):
-                pass
+                if until is not None and until():
+                    self.stop()
         except KeyboardInterrupt:
             log.info("stopping on Ctrl+C")
             return True

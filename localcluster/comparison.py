@@ -1,39 +1,97 @@
-"""What a rehearsal run did, read off the watcher's samples, and two runs side by side: a table and one chart."""
+"""What a rehearsal run did, and runs side by side: a table whose every figure says where it comes from, and a chart.
+
+Each new replica's way from "the HPA asked" to "Ready" is split three ways: what was injected (node boot, image
+pull, model load, the probes' schedule: cloud.py's delays, not measured), what the model of cluster-autoscaler
+took (its scan), and the rest, which Kubernetes' own controllers decided (the HPA's sync and its decision from
+metrics-server's numbers, the scheduler, preemption): only that part is measured here.
+"""
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
-import matplotlib
+from infra.cost import MACHINE_PRICES
+from localcluster.rehearsal import RunResult, at_rest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+INJECTED = ("node boot", "image pull", "model load", "probes")
 
-from loadtest.timeline import LoadPoint, Sample
+
+@dataclass(frozen=True)
+class NewReplica:
+    # Seconds since the load started.
+    asked_at: float
+    # None: not Ready while watched.
+    ready_after: float | None
+    kubernetes: float | None
+    autoscaler_model: float | None
+    injected: float | None
 
 
 @dataclass(frozen=True)
 class RunSummary:
     label: str
-    # Seconds from the HPA asking for each new replica to that replica being ready (None: never, while watched).
-    asked_to_ready: tuple[float | None, ...]
+    replicas: tuple[NewReplica, ...]
     nodes_added: int
+    nodes_removed: int
     seconds_over_target: float
+    # Seconds after the load's end until the stack was back at rest; None: not within the watch.
+    at_rest_after: float | None
+    node_hours: float
+    cost_usd: float | None
 
 
-def summarize(label: str, samples: list[Sample]) -> RunSummary:
-    asked: dict[int, float] = {}
-    ready: dict[int, float] = {}
-    # Replicas serving when the watch began were asked for before it (an HPA without a status yet says 0).
-    serving = samples[0].ready_replicas if samples else 0
-    for previous, sample in itertools.pairwise(samples):
-        for replica in range(max(previous.hpa_desired_replicas, serving) + 1, sample.hpa_desired_replicas + 1):
-            asked.setdefault(replica, sample.time)
-        for replica in range(previous.ready_replicas + 1, sample.ready_replicas + 1):
-            if replica in asked:
-                ready.setdefault(replica, sample.time)
+def new_replicas(run: RunResult) -> tuple[NewReplica, ...]:
+    """Each replica the HPA asked for during the run, matched in order with the serving pods made after the load
+    started; its timing from the autoscaler model's record of that pod."""
+    asks: list[float] = []
+    size = run.min_replicas
+    for moment, new_size in run.rescales:
+        asks += [moment] * max(0, new_size - size)
+        size = new_size
+    made = sorted(
+        (record for name, record in run.pods.items() if "spare" not in name and record.created_at >= run.load_started),
+        key=lambda record: record.created_at,
+    )
+    replicas = []
+    for index, asked in enumerate(asks):
+        record = made[index] if index < len(made) else None
+        if record is None or record.ready_at > run.ended:
+            replicas.append(NewReplica(asked - run.load_started, None, None, None, None))
+            continue
+        total = record.ready_at - asked
+        injected = sum(record.injected.get(name, 0.0) for name in INJECTED)
+        replicas.append(
+            NewReplica(
+                asked - run.load_started,
+                total,
+                total - injected - record.autoscaler_wait,
+                record.autoscaler_wait,
+                injected,
+            )
+        )
+    return tuple(replicas)
+
+
+def node_hours_and_cost(run: RunResult) -> tuple[float, float | None]:
+    """Every node billed from the moment it was asked for (a VM is billed from its creation) to its removal or the
+    run's end, at the on-demand list price of its pool's machine type (infra/cost.py)."""
+    machine = {pool.name: pool.machine_type for pool in run.pools}
+    hours, cost = 0.0, 0.0
+    priced = True
+    for record in run.nodes.values():
+        billed = ((record.removed_at or run.ended) - max(record.asked_at, run.load_started)) / 3600
+        hours += billed
+        price = MACHINE_PRICES.get(machine[record.pool])
+        if price is None:
+            priced = False
+        else:
+            cost += billed * price[0]
+    return hours, cost if priced else None
+
+
+def summarize(run: RunResult) -> RunSummary:
+    samples = run.samples
     over = sum(
         later.time - earlier.time
         for earlier, later in itertools.pairwise(samples)
@@ -41,55 +99,59 @@ def summarize(label: str, samples: list[Sample]) -> RunSummary:
         and earlier.hpa_cpu_target_percent is not None
         and earlier.hpa_cpu_utilization_percent > earlier.hpa_cpu_target_percent
     )
+    load_end = run.load_started + run.load_seconds
+    rest = samples[-1].time - load_end if at_rest(samples, load_end, run.min_replicas, run.resting_nodes) else None
+    hours, cost = node_hours_and_cost(run)
     return RunSummary(
-        label=label,
-        asked_to_ready=tuple(ready[r] - asked[r] if r in ready else None for r in sorted(asked)),
-        nodes_added=max(s.nodes for s in samples) - samples[0].nodes if samples else 0,
+        label=run.label,
+        replicas=new_replicas(run),
+        nodes_added=sum(1 for r in run.nodes.values() if r.asked_at >= run.load_started),
+        nodes_removed=sum(1 for r in run.nodes.values() if r.removed_at is not None),
         seconds_over_target=over,
+        at_rest_after=rest,
+        node_hours=hours,
+        cost_usd=cost,
+    )
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _replica(replica: NewReplica) -> str:
+    if replica.ready_after is None:
+        return f"asked at {replica.asked_at:.0f} s, not Ready while watched"
+    return (
+        f"asked at {replica.asked_at:.0f} s: {replica.ready_after:.0f} s = {_seconds(replica.kubernetes)} + "
+        f"{_seconds(replica.autoscaler_model)} + {_seconds(replica.injected)}"
     )
 
 
 def table(runs: list[RunSummary]) -> str:
-    """A Markdown table a person can read, and paste."""
-
-    def waits(run: RunSummary) -> str:
-        shown = [f"{w:.0f} s" if w is not None else "not ready while watched" for w in run.asked_to_ready]
-        return ", ".join(shown) or "no new replica"
-
+    """A Markdown table a person can read, and paste; the columns are explained under it (COLUMNS)."""
     rows = [
-        "| run | asked → ready, each new replica | nodes added | time over the HPA target |",
-        "| --- | --- | --- | --- |",
+        "| run | new replicas: asked → Ready = Kubernetes + autoscaler model + injected | nodes added, removed "
+        "| over the HPA target | back at rest after the load | node-hours | cost |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    rows += [f"| {r.label} | {waits(r)} | {r.nodes_added} | {r.seconds_over_target:.0f} s |" for r in runs]
+    for run in runs:
+        replicas = "; ".join(_replica(r) for r in run.replicas) or "none asked for"
+        rest = f"{run.at_rest_after:.0f} s" if run.at_rest_after is not None else "not within the watch"
+        cost = f"${run.cost_usd:.3f}" if run.cost_usd is not None else "no price"
+        rows.append(
+            f"| {run.label} | {replicas} | {run.nodes_added}, {run.nodes_removed} | {run.seconds_over_target:.0f} s "
+            f"| {rest} | {run.node_hours:.2f} | {cost} |"
+        )
     return "\n".join(rows)
 
 
-def render(runs: list[tuple[str, list[Sample]]], load: list[LoadPoint], path: Path) -> None:
-    """The load, then each run's ready replicas and nodes, on one time axis from each run's load start."""
-    figure, (load_axis, replica_axis, node_axis) = plt.subplots(3, 1, sharex=True, figsize=(10, 8))
-    if load:
-        start = load[0].time
-        load_axis.plot([p.time - start for p in load], [p.users for p in load], color="black", label="users")
-    load_axis.set_ylabel("users")
-    for (label, samples), color in zip(runs, ("tab:blue", "tab:orange", "tab:green", "tab:red"), strict=False):
-        if not samples:
-            continue
-        zero = samples[0].time
-        seconds = [s.time - zero for s in samples]
-        # An HPA that has not computed yet reports 0 replicas asked for: a gap, not a drop.
-        asked = [s.hpa_desired_replicas or None for s in samples]
-        replica_axis.step(
-            seconds, [s.ready_replicas for s in samples], color=color, where="post", label=f"{label}: ready"
-        )
-        replica_axis.step(seconds, asked, ":", color=color, where="post", label=f"{label}: asked for")
-        node_axis.step(seconds, [s.nodes for s in samples], color=color, where="post", label=label)
-    replica_axis.set_ylabel("replicas")
-    node_axis.set_ylabel("serving nodes")
-    node_axis.set_xlabel("seconds since the load started")
-    for axis in (load_axis, replica_axis, node_axis):
-        axis.grid(alpha=0.3)
-        if axis.get_legend_handles_labels()[0]:
-            axis.legend(loc="upper left", fontsize="small")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+COLUMNS = """\
+- **asked → Ready**: from the HPA's SuccessfulRescale event to the replica's Ready, in seconds, split three ways:
+  **Kubernetes** (measured: the HPA's sync and decision after metrics-server's scrapes, the ReplicaSet, the
+  scheduler, preemption), **autoscaler model** (the model's scan before it asked for a node; a model of
+  cluster-autoscaler, not cluster-autoscaler) and **injected** (node boot, image pull, model load, probes: the
+  delays given, not measured).
+- **over the HPA target**: seconds the HPA read the replicas' CPU above its target (metrics-server's numbers).
+- **back at rest**: from the load's end until the HPA was back at its minimum and the pool at its starting size.
+- **node-hours, cost**: every serving and system node from the load's start (or when it was asked for) to its
+  removal or the run's end, at the on-demand list price of its machine type (infra/cost.py)."""

@@ -1,24 +1,75 @@
-"""localcluster/comparison.py: how long each new replica took, and the table that compares two runs."""
+"""localcluster/comparison.py: each new replica's wait split into what Kubernetes, the autoscaler model and the
+injected delays took; node-hours and their cost; the table."""
 
 from __future__ import annotations
 
 from loadtest.timeline import Sample
-from localcluster.comparison import summarize, table
+from localcluster.cloud import NodeRecord, PodRecord
+from localcluster.comparison import new_replicas, node_hours_and_cost, summarize, table
+from localcluster.nodes import Pool
+from localcluster.rehearsal import RunResult
+
+POOLS = [Pool("system-pool", "e2-standard-2", 1, None, 2, 1), Pool("serving-pool", "n1-standard-4", 1, None, 3, 1)]
 
 
-def _sample(t: float, desired: int, ready: int, nodes: int, cpu: int | None = 50) -> Sample:
+def sample(t: float, desired: int, ready: int, nodes: int, cpu: int = 50) -> Sample:
     return Sample(t, desired, desired, cpu, 60, ready, ready, 0, "", nodes, nodes)
 
 
-def test_the_table_says_how_long_each_new_replica_took_and_what_was_added() -> None:
-    with_spare = [_sample(0, 0, 1, 2), _sample(5, 1, 1, 2, 70), _sample(10, 2, 1, 2, 70), _sample(35, 2, 2, 3)]
-    without = [_sample(0, 1, 1, 1), _sample(10, 2, 1, 1, 80), _sample(130, 2, 1, 2, 80), _sample(160, 3, 2, 2)]
-    runs = [summarize("dev, spareReplicas=1", with_spare), summarize("dev", without)]
-    assert runs[0].asked_to_ready == (25.0,)  # replica 1 served before the watch: not a new one
-    assert runs[1].asked_to_ready == (150.0, None)
-    assert (runs[0].nodes_added, runs[1].nodes_added) == (1, 1)
-    assert (runs[0].seconds_over_target, runs[1].seconds_over_target) == (30.0, 150.0)
-    assert table(runs).splitlines()[2:] == [
-        "| dev, spareReplicas=1 | 25 s | 1 | 30 s |",
-        "| dev | 150 s, not ready while watched | 1 | 150 s |",
-    ]
+def run(**changes) -> RunResult:
+    """A run whose load starts at 1000 and lasts 600 s; one replica asked for at 1100 got a new node."""
+    base = dict(
+        label="dev",
+        samples=[sample(1000, 1, 1, 1), sample(1100, 2, 1, 1, 80), sample(1300, 2, 2, 2, 55), sample(2400, 1, 1, 1)],
+        load_started=1000.0,
+        load_seconds=600.0,
+        ended=2400.0,
+        pools=POOLS,
+        nodes={
+            "system-pool-0": NodeRecord("system-pool", 900.0, 900.0),
+            "serving-pool-0": NodeRecord("serving-pool", 900.0, 900.0),
+            "serving-pool-1": NodeRecord("serving-pool", 1110.0, 1200.0, removed_at=2300.0),
+        },
+        pods={
+            "image-classifier-a": PodRecord(
+                "serving-pool-1",
+                1102.0,
+                1280.0,
+                {"node boot": 90.0, "image pull": 30.0, "model load": 20.0, "probes": 0.0},
+                8.0,
+            ),
+        },
+        rescales=[(1100.0, 2), (2100.0, 1)],
+        min_replicas=1,
+        resting_nodes=1,
+    )
+    return RunResult(**{**base, **changes})
+
+
+def test_a_new_replicas_wait_is_kubernetes_plus_the_model_plus_what_was_injected() -> None:
+    (replica,) = new_replicas(run())
+    assert replica.asked_at == 100.0
+    assert replica.ready_after == 180.0
+    assert (replica.kubernetes, replica.autoscaler_model, replica.injected) == (32.0, 8.0, 140.0)
+    assert (replica.kubernetes or 0) + (replica.autoscaler_model or 0) + (replica.injected or 0) == replica.ready_after
+
+
+def test_a_replica_not_ready_while_watched_says_so() -> None:
+    (replica,) = new_replicas(run(pods={}))
+    assert (replica.asked_at, replica.ready_after, replica.injected) == (100.0, None, None)
+
+
+def test_every_node_is_billed_from_its_ask_to_its_removal_at_its_list_price() -> None:
+    hours, cost = node_hours_and_cost(run())
+    # From the load's start: the system and first serving node for 1400 s, the added one from 1110 to 2300.
+    assert hours == (1400 + 1400 + 1190) / 3600
+    assert cost == (1400 * 0.067 + 1400 * 0.19 + 1190 * 0.19) / 3600
+
+
+def test_the_table_shows_each_part_and_when_the_stack_was_back_at_rest() -> None:
+    summary = summarize(run())
+    assert (summary.nodes_added, summary.nodes_removed, summary.seconds_over_target) == (1, 1, 200.0)
+    assert summary.at_rest_after == 800.0
+    assert table([summary]).splitlines()[2] == (
+        "| dev | asked at 100 s: 180 s = 32 + 8 + 140 | 1, 1 | 200 s | 800 s | 1.11 | $0.163 |"
+    )

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from infra.existing_settings import GKE_ONLY_SETTINGS
-from localcluster.rehearse import kubernetes_config, parse_change, pools, stack_values
+from localcluster.rehearsal import kubernetes_config, pools, resting_nodes, stack_values
+from localcluster.rehearse import parse_change
 
 
 def test_the_stacks_gke_settings_shape_the_pools_and_the_rest_goes_to_the_stack(tmp_path: Path) -> None:
@@ -57,3 +58,12 @@ def test_bad_options_are_refused_in_one_line_before_anything_starts(args: list[s
     assert run.returncode == 2
     assert expected in run.stderr.strip().splitlines()[-1]
     assert "Traceback" not in run.stderr
+
+
+def test_the_stack_at_rest_keeps_its_minimum_replicas_and_spares_on_the_fewest_nodes() -> None:
+    dev = stack_values("dev")
+    (_, serving) = pools(dev)
+    assert resting_nodes(dev, serving) == 1
+    assert resting_nodes({**dev, "spareReplicas": 1}, serving) == 2, "one replica per n1-standard-4, one spare"
+    small = {**dev, "cpuRequest": "1", "memoryRequest": "1Gi", "spareReplicas": 2}
+    assert resting_nodes(small, serving) == 1, "three small pods on one node"
