@@ -145,6 +145,7 @@ def run_once(
 ) -> RunResult:
     """One rehearsal on a control plane of its own, whose data folder is removed when it returns; every process it
     started is stopped. `before_teardown` sees the cluster as the run left it (the engine tests read its events)."""
+    report_dir = report_dir.resolve()
     report_dir.mkdir(parents=True, exist_ok=True)
     node_pools = pools(values)
     serving = node_pools[1]

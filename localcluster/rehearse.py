@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from pulumi import automation as auto
+
 from loadtest.logs import show_logs
 from loadtest.options import STEP_OPTIONS, add_options, positive, step_load
 from localcluster.build import BuildError, build, cache_root
@@ -135,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_once(run_label, run_values, plan, report_dir / f"run-{index}"))
     except (BuildError, ControlPlaneError, TimeoutError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except auto.CommandError:
+        print(
+            f"error: deploying the stack failed; the engine's output is in {report_dir}/run-*/engine.log",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("Interrupted: every process of the rehearsal was stopped.", file=sys.stderr)

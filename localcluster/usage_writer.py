@@ -45,7 +45,8 @@ class UsageWriter:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     def _run(self) -> None:
         while not self._stop.wait(WRITE_EVERY_S):
