@@ -113,7 +113,7 @@ def on_gke(settings: Settings) -> Serving:
     pulumi.export("kubeconfig", cluster.kubeconfig)
     if cluster.load_generator_pool is not None:
         export_load_generator(cluster.load_generator_pool, serving)
-    pulumi.export("estimatedCostPerHour", stack_cost(settings.cluster))
+    pulumi.export("estimatedCostPerHour", stack_cost(settings.cluster, settings.serving))
     pulumi.export(
         "deploymentConsoleUrl",
         f"{console}/deployment/{zone}/{cluster_name}/{settings.serving.namespace}/{APP_NAME}/overview{project_query}",

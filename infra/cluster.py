@@ -25,8 +25,10 @@ from infra.node_pools import (
 )
 from infra.settings_values import ClusterSettings
 
-# What a node's own account needs: Google's minimal node role (logs, metrics) and image pulls.
-NODE_ROLES = ("roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader")
+# What a node's own account needs in the project: Google's minimal node role (logs, metrics). The images it pulls
+# are public (Docker Hub, gcr.io's cloudsdktool, GKE's own); a GPU stack's nodes read its Docker Hub mirror through
+# a grant on that repository alone (image_mirror.py), never project-wide.
+NODE_ROLES = ("roles/container.defaultNodeServiceAccount",)
 # GPU nodes stream their multi-GB image; with a node account of its own (not Compute Engine's default), image
 # streaming needs to consume the Container File System API in the project, or GKE quietly pulls the image whole.
 STREAMING_NODE_ROLE = "roles/serviceusage.serviceUsageConsumer"

@@ -99,6 +99,29 @@ def test_every_page_gives_the_measured_cold_build_time():
     assert {minutes for _, minutes in said} == {COLD_BUILD_MINUTES}, said
 
 
+COST_ROWS = {
+    "`dev`, CPU (`n1-standard-4`)": ("dev", {}),
+    "`dev` with `spotNodes`": ("dev", {"spotNodes": True}),
+    "`gpu`, T4 (`n1-standard-4` + T4)": ("gpu", {}),
+    "`gpu` with `spotNodes`": ("gpu", {"spotNodes": True}),
+    "`prod` (`n2-standard-8`, 2 replicas and a spare: 3 serving nodes at rest, 8 at most)": ("prod", {}),
+}
+
+
+def test_the_cost_figures_the_pages_give_are_what_the_program_exports():
+    rows = {
+        row[0].strip(): (row[2].strip(), row[3].strip())
+        for row in (line.split("|")[1:] for line in (PROJECT_DIR / "docs" / "cost.md").read_text().splitlines())
+        if len(row) > 3
+    }
+    for label, (stack, settings) in COST_ROWS.items():
+        cost = run_program(stack_config(stack, **settings), stack=stack).outputs["estimatedCostPerHour"]
+        assert rows[label] == (f"${cost['atRestUsd']:.2f}", f"${cost['atFullScaleUsd']:.2f}"), label
+    dev = run_program(stack_config("dev")).outputs["estimatedCostPerHour"]
+    readme = (PROJECT_DIR / "README.md").read_text().replace("\n", " ")
+    assert f"about ${dev['atRestUsd']:.2f} an hour at rest and ${dev['atFullScaleUsd']:.2f} at full" in readme
+
+
 def test_the_checkov_exceptions_listed_are_the_annotations():
     rows = re.findall(r"^\| (\w+) `([^`]+)` \| (CKV_K8S_\d+)", (PROJECT_DIR / "docs" / "security.md").read_text(), re.M)
     documented = {(kind, name.replace("<revision>", ""), check) for kind, name, check in rows}

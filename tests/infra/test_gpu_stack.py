@@ -2,7 +2,7 @@
 
 import pytest
 
-from infra.cost import CostInputs, hourly_cost
+from infra.cost import CostInputs, PoolCost, hourly_cost, node_hourly
 from tests.infra.harness import TEST_PROJECT_ID, Deployment, failure, run_program, stack_config
 
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -74,7 +74,9 @@ def test_the_gpu_image_streams_through_a_docker_hub_mirror_the_nodes_may_read(gp
         for g in gpu.of_type("gcp:projects/iAMMember:IAMMember")
         if g.inputs["member"].startswith("serviceAccount:tfserving-gpu-nodes@")
     }
-    assert "roles/serviceusage.serviceUsageConsumer" in node_roles
+    assert node_roles == {"roles/container.defaultNodeServiceAccount", "roles/serviceusage.serviceUsageConsumer"}, (
+        "the mirror is read through its own grant, never project-wide"
+    )
 
 
 def test_spot_nodes_are_a_setting():
@@ -117,17 +119,44 @@ def test_what_cannot_work_is_refused_before_anything_exists(monkeypatch, overrid
     assert expected in failure(monkeypatch, **overrides)
 
 
-def test_the_cost_estimate_comes_from_the_settings_and_one_table(dev, gpu):
+DISK_HOUR = 0.10 / 730  # pd-balanced, per GB-hour
+ADDRESS = 0.005  # an external IPv4 address in use, per hour
+
+
+def test_the_cost_estimate_counts_machines_disks_and_addresses(dev):
+    system, serving = 0.067 + 30 * DISK_HOUR + ADDRESS, 0.19 + 100 * DISK_HOUR + ADDRESS
     assert dev.outputs["estimatedCostPerHour"] == {
-        # cluster fee 0.10 + load balancer 0.025 + one e2-standard-2 0.067 + one n1-standard-4 0.19
-        "atRestUsd": 0.382,
+        # cluster fee 0.10 + load balancer 0.025 + one system node + one serving node
+        "atRestUsd": round(0.125 + system + serving, 3),
         # ... with two system nodes (the autoscaler's most) and three serving nodes
-        "atFullScaleUsd": 0.829,
+        "atFullScaleUsd": round(0.125 + 2 * system + 3 * serving, 3),
         "basis": "us-central1 list prices of 2026-11-28 (infra/cost.py)",
     }
-    # Each T4 node adds 0.35 an hour.
-    assert gpu.outputs["estimatedCostPerHour"]["atRestUsd"] == pytest.approx(0.382 + 0.35)
-    spot = hourly_cost(CostInputs("n1-standard-4", "nvidia-tesla-t4", True, "e2-medium", 1, 3, 2))
-    assert spot["atRestUsd"] == pytest.approx(0.1585 + 0.052 + 0.175, abs=0.001)
-    unknown = hourly_cost(CostInputs("c3-standard-8", None, False, "e2-medium", 1, 3, 2))
+    assert (
+        dev.outputs["estimatedCostPerHour"]["atRestUsd"],
+        dev.outputs["estimatedCostPerHour"]["atFullScaleUsd"],
+    ) == (
+        0.41,
+        0.903,
+    )
+
+
+def test_at_rest_the_pool_holds_the_minimum_replicas_and_the_spares(prod):
+    """prod: minReplicas 2 and one spare, one per n2-standard-8 node: 3 nodes at rest, not minNodes' 2."""
+    node = 0.3885 + 100 * DISK_HOUR + ADDRESS
+    system = 0.067 + 30 * DISK_HOUR + ADDRESS
+    assert prod.outputs["estimatedCostPerHour"]["atRestUsd"] == round(0.125 + system + 3 * node, 3)
+    assert prod.outputs["estimatedCostPerHour"]["atFullScaleUsd"] == round(0.125 + 2 * system + 8 * node, 3)
+
+
+def test_private_nodes_have_no_address_to_pay_for():
+    private = run_program(stack_config("dev", privateNodes=True)).outputs["estimatedCostPerHour"]
+    assert private["atRestUsd"] == round(0.41 - 2 * ADDRESS, 3)
+
+
+def test_gpu_nodes_add_their_gpu_and_an_unknown_price_is_said(gpu):
+    assert gpu.outputs["estimatedCostPerHour"]["atRestUsd"] == pytest.approx(0.41 + 0.35, abs=0.002)
+    spot = PoolCost("n1-standard-4", "nvidia-tesla-t4", True, 100, 1, 3)
+    assert node_hourly(spot, public=True) == pytest.approx(0.052 + 0.175 + 100 * DISK_HOUR + ADDRESS)
+    unknown = hourly_cost(CostInputs((PoolCost("c3-standard-8", None, False, 100, 1, 3),), public_nodes=True))
     assert unknown == {"unknown": "no price for c3-standard-8 in infra/cost.py"}

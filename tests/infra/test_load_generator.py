@@ -1,5 +1,7 @@
 """The in-cluster load generator's node pool: none by default, tainted, empty at rest."""
 
+import pytest
+
 from tests.infra.harness import EXTERNAL_IP, run_program, stack_config
 from tests.stack_outputs import LOAD_GENERATOR
 
@@ -27,5 +29,6 @@ def test_the_pool_is_small_tainted_empty_at_rest_and_exported():
     assert deployment.outputs["externalIp"] == EXTERNAL_IP
     # At rest the pool costs nothing; at full scale each node adds an e2-standard-2.
     cost = deployment.outputs["estimatedCostPerHour"]
-    assert cost["atRestUsd"] == 0.382
-    assert cost["atFullScaleUsd"] == round(0.829 + 4 * 0.067, 3)
+    load_node = 0.067 + 30 * 0.10 / 730 + 0.005  # machine, 30 GB pd-balanced, an address
+    assert cost["atRestUsd"] == 0.41
+    assert cost["atFullScaleUsd"] == pytest.approx(0.903 + 4 * load_node, abs=0.001)
