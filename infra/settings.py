@@ -198,6 +198,12 @@ def load_settings() -> Settings:
         problems += _adoption_problems(existing, serving, read)
     if problems:
         raise SettingsError("Invalid stack configuration:\n" + "\n".join(f"  - {problem}" for problem in problems))
+    if existing is None and serving.instance != LAB_STACK and serving.namespace == defaults["namespace"]:
+        pulumi.log.warn(
+            f"{read.key('namespace')} is {serving.namespace}, as stack {LAB_STACK}'s: in one project, stacks of one "
+            "namespace share a Workload Identity principal and each other's buckets; give this stack its own "
+            "(`pulumi config set namespace <name>`; docs/security.md)."
+        )
     return Settings(cluster=cluster, model=model, serving=serving, existing_cluster=existing)
 
 

@@ -249,3 +249,13 @@ def test_each_range_is_what_the_program_refuses_beyond(monkeypatch, name):
     assert f"tfserving-gke:{name} is {bounds.maximum + 1}; set it between {bounds.minimum} and {bounds.maximum}" in (
         failure(monkeypatch, **{name: bounds.maximum + 1})
     )
+
+
+def test_a_stack_beside_dev_in_its_namespace_is_warned_of_the_shared_identity(monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr("pulumi.log.warn", lambda message, *args, **kwargs: warned.append(message))
+    run_program(stack_config("dev"))
+    run_program(stack_config("gpu"), stack="gpu")
+    assert warned == []
+    run_program(stack_config("dev"), stack="staging")
+    assert len(warned) == 1 and "share a Workload Identity principal" in warned[0]

@@ -8,7 +8,7 @@ from kubernetes.utils.quantity import parse_quantity
 from infra import apis, timing
 from infra.node_fit import node_capacity
 from infra.node_pools import GPU_RESOURCE
-from tests.infra.harness import TEST_PROJECT_ID, Deployment, run_program, stack_config
+from tests.infra.harness import PROJECT_DIR, TEST_PROJECT_ID, Deployment, run_program, stack_config
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -291,3 +291,13 @@ def test_rollouts_take_down_what_a_full_pool_needs_at_max_replicas(stack, max_un
     deployment = run_program(stack_config(stack), stack=stack)
     strategy = deployment.named(DEPLOYMENT, "serving-deployment").inputs["spec"]["strategy"]
     assert strategy == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": max_unavailable}}
+
+
+def test_dev_and_gpu_side_by_side_need_the_ssd_quota_docs_gpu_asks_for(dev, gpu):
+    def full_scale_gb(deployment) -> int:
+        most = {"gke-pool": 3, "gke-system-pool": 2}
+        pools = deployment.of_type("gcp:container/nodePool:NodePool")
+        return sum(pool.inputs["nodeConfig"]["diskSizeGb"] * most[pool.name] for pool in pools)
+
+    assert full_scale_gb(dev) + full_scale_gb(gpu) == 720 > 500
+    assert "720 GB for both" in (PROJECT_DIR / "docs" / "gpu.md").read_text().replace("\n", " ")
