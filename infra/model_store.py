@@ -22,13 +22,14 @@ import pulumi_kubernetes as k8s
 
 from infra import apis, timing
 from infra.apis import ProjectApis
+from infra.egress import google_apis
 from infra.identity import KubernetesTarget, WorkloadIdentity, WorkloadIdentityArgs
 from infra.labels import recommended_labels
 from infra.pods import (
     checkov_skips,
-    no_ingress_policy,
     restricted_container_security,
     restricted_pod_security,
+    serve_nothing_policy,
     tmp_mount,
     tmp_volume,
 )
@@ -134,8 +135,9 @@ class ModelStore(pulumi.ComponentResource):
             )
             for role in COPIER_ROLES
         ]
-        no_ingress = no_ingress_policy(
-            f"{name}-copy-network-policy", COPY_NAME, kube_target.namespace, labels, in_workspace
+        # It copies from Cloud Storage to Cloud Storage as its own Google account, and serves nothing.
+        no_ingress = serve_nothing_policy(
+            f"{name}-copy-network-policy", COPY_NAME, kube_target.namespace, labels, google_apis(), in_workspace
         )
         image = args.settings.copy_image
         job = k8s.batch.v1.Job(
@@ -184,8 +186,10 @@ class ModelStore(pulumi.ComponentResource):
                                     k8s.core.v1.EnvVarArgs(name="CLOUDSDK_CONFIG", value="/tmp/gcloud"),
                                     k8s.core.v1.EnvVarArgs(name="CLOUDSDK_CORE_DISABLE_PROMPTS", value="1"),
                                 ],
+                                # Disk: gcloud's configuration and scratch in /tmp, and its logs.
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests={"cpu": "250m", "memory": "512Mi"}, limits={"memory": "1Gi"}
+                                    requests={"cpu": "250m", "memory": "512Mi", "ephemeral-storage": "1Gi"},
+                                    limits={"memory": "1Gi", "ephemeral-storage": "3Gi"},
                                 ),
                                 security_context=restricted_container_security(),
                                 volume_mounts=[tmp_mount()],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
+from infra.egress import google_apis
 from infra.serving_container import GRPC_PORT, REST_PORT
 
 
@@ -15,13 +16,15 @@ def guard_serving_pods(
     opts: pulumi.ResourceOptions,
 ) -> None:
     """The serving pods' NetworkPolicy and PodDisruptionBudget, children of the Serving component (`opts`)."""
-    # Only the serving ports may be reached; the load balancer's source ranges narrow who reaches them.
+    # Only the serving ports may be reached; the load balancer's source ranges narrow who reaches them. They reach
+    # only the model's bucket and what reading it takes (infra/egress.py).
     k8s.networking.v1.NetworkPolicy(
         f"{name}-network-policy",
         metadata=metadata,
         spec=k8s.networking.v1.NetworkPolicySpecArgs(
             pod_selector=pod_selector,
-            policy_types=["Ingress"],
+            policy_types=["Ingress", "Egress"],
+            egress=google_apis(),
             ingress=[
                 k8s.networking.v1.NetworkPolicyIngressRuleArgs(
                     ports=[

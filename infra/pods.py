@@ -50,15 +50,22 @@ def checkov_skips(image: str, reasons: dict[str, str]) -> dict[str, str]:
     return {f"checkov.io/skip{index}": f"{check}={reason}" for index, (check, reason) in enumerate(reasons.items(), 1)}
 
 
-def no_ingress_policy(
-    resource_name: str, name: str, namespace: str, labels: dict[str, str], opts: pulumi.ResourceOptions
+def serve_nothing_policy(
+    resource_name: str,
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs],
+    opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.NetworkPolicy:
-    """For pods that serve nothing: no traffic may reach them. Egress stays open (Cloud Storage, registries)."""
+    """For pods that serve nothing: no traffic may reach them, and they reach only `egress` (none: nowhere)."""
     return k8s.networking.v1.NetworkPolicy(
         resource_name,
         metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=namespace, labels=labels),
         spec=k8s.networking.v1.NetworkPolicySpecArgs(
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels), policy_types=["Ingress"]
+            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+            policy_types=["Ingress", "Egress"],
+            egress=egress,
         ),
         opts=opts,
     )

@@ -21,6 +21,7 @@ from infra.serving_container import (
     METRICS_PATH,
     REST_PORT,
     REST_PORT_NAME,
+    SERVING_TMP_SIZE,
     config_volume,
     server_files,
     tf_serving_container,
@@ -188,7 +189,9 @@ class Serving(pulumi.ComponentResource):
                         containers=[
                             tf_serving_container(settings, config_map.metadata.name, args.image, files, args.gpu)
                         ],
-                        volumes=[tmp_volume("1Gi"), config_volume(server_config.metadata.name)],
+                        volumes=[tmp_volume(SERVING_TMP_SIZE), config_volume(server_config.metadata.name)],
+                        # No pod anti-affinity, on purpose: with the lab's request a replica fills a node (3 of
+                        # 3.92 CPU), so two never share one; a rule would only add to the scheduler's work.
                         **serving_node_placement(args.node_pool_name, gpu=args.gpu),
                     ),
                 ),

@@ -131,11 +131,26 @@ def tuning_args(tuning: ServerTuning) -> list[str]:
     return [f"{flag}={value}" for flag, value in flags if value]
 
 
+# The serving pod's only writable place, /tmp (the warm-up marker, TensorFlow's scratch).
+SERVING_TMP_SIZE = "1Gi"
+# Node disk a replica may use: /tmp and its logs (the kubelet rotates them at 10 MiB); a node under disk pressure
+# evicts pods past their request first, and one past its limit is evicted before it fills the node.
+SERVING_EPHEMERAL_REQUEST, SERVING_EPHEMERAL_LIMIT = "1Gi", "2Gi"
+
+
 def serving_resources(settings: ServingSettings, gpu: bool) -> k8s.core.v1.ResourceRequirementsArgs:
     """A serving replica's requests and limits; the warm placeholder asks for the very same."""
     return k8s.core.v1.ResourceRequirementsArgs(
-        requests={"cpu": settings.cpu_request, "memory": settings.memory_request},
-        limits={"memory": settings.memory_limit, **({GPU_RESOURCE: "1"} if gpu else {})},
+        requests={
+            "cpu": settings.cpu_request,
+            "memory": settings.memory_request,
+            "ephemeral-storage": SERVING_EPHEMERAL_REQUEST,
+        },
+        limits={
+            "memory": settings.memory_limit,
+            "ephemeral-storage": SERVING_EPHEMERAL_LIMIT,
+            **({GPU_RESOURCE: "1"} if gpu else {}),
+        },
     )
 
 
@@ -169,6 +184,8 @@ def tf_serving_container(
             k8s.core.v1.ContainerPortArgs(name=REST_PORT_NAME, container_port=REST_PORT, protocol="TCP"),
             k8s.core.v1.ContainerPortArgs(name="grpc", container_port=GRPC_PORT, protocol="TCP"),
         ],
+        # The image is pinned (a tag, or a digest by setting): pulling it again for every new replica would only add
+        # the pull to a scale-up. The same reason is the checkov skip CKV_K8S_15 (infra/pods.py).
         image_pull_policy="IfNotPresent",
         resources=serving_resources(settings, gpu),
         security_context=restricted_container_security(),

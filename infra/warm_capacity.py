@@ -27,7 +27,7 @@ from infra import timing
 from infra.identity import KubernetesTarget
 from infra.labels import PLACEHOLDER_COMPONENT, recommended_labels
 from infra.placement import serving_node_placement
-from infra.pods import checkov_skips, no_ingress_policy, restricted_container_security, restricted_pod_security
+from infra.pods import checkov_skips, restricted_container_security, restricted_pod_security, serve_nothing_policy
 from infra.serving_container import serving_resources
 from infra.settings_values import ServingSettings
 
@@ -124,8 +124,9 @@ class WarmCapacity(pulumi.ComponentResource):
         in_namespace = pulumi.ResourceOptions(
             parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
         )
-        no_ingress = no_ingress_policy(
-            f"{name}-network-policy", PLACEHOLDER_NAME, kube_target.namespace, labels, in_namespace
+        # It only sleeps: nothing reaches it, and it reaches nothing.
+        no_ingress = serve_nothing_policy(
+            f"{name}-network-policy", PLACEHOLDER_NAME, kube_target.namespace, labels, [], in_namespace
         )
         k8s.apps.v1.Deployment(
             f"{name}-placeholder",

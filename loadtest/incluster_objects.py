@@ -18,6 +18,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtest.incluster_policies import network_policies
 from loadtest.sampler import NODE_POOL_LABEL
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -40,8 +41,15 @@ WORKERS_WAIT_SECONDS = 600
 REPORT_LINGER_SECONDS = 900
 RUN_AS = 10001
 # A Locust process is one gevent loop: it uses one core at most.
-WORKER_RESOURCES = {"requests": {"cpu": "700m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
-MASTER_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}}
+# Disk: /tmp (256Mi) and Locust's logs; the master also its reports folder (256Mi).
+WORKER_RESOURCES = {
+    "requests": {"cpu": "700m", "memory": "512Mi", "ephemeral-storage": "256Mi"},
+    "limits": {"memory": "1Gi", "ephemeral-storage": "512Mi"},
+}
+MASTER_RESOURCES = {
+    "requests": {"cpu": "500m", "memory": "512Mi", "ephemeral-storage": "512Mi"},
+    "limits": {"memory": "1Gi", "ephemeral-storage": "1Gi"},
+}
 
 
 class InClusterError(RuntimeError):
@@ -267,6 +275,13 @@ def manifests(namespace: str, generator: LoadGenerator, workers: int, image: byt
                 },
             },
         },
+        *network_policies(
+            namespace,
+            {role: _labels(role) for role in ("master", "worker")},
+            MASTER_PORT,
+            generator.namespace,
+            generator.port,
+        ),
     ]
 
 

@@ -120,7 +120,10 @@ def test_deployment_runs_the_labs_container_without_replicas(dev):
     config_name = dev.named(CONFIG_MAP, "serving-config").inputs["metadata"]["name"]
     assert tf_serving["envFrom"] == [{"configMapRef": {"name": config_name}}]
     assert {(port["containerPort"], port["name"]) for port in tf_serving["ports"]} == {(8500, "grpc"), (8501, "http")}
-    assert tf_serving["resources"] == {"requests": {"cpu": "3", "memory": "4Gi"}, "limits": {"memory": "4Gi"}}
+    assert tf_serving["resources"] == {
+        "requests": {"cpu": "3", "memory": "4Gi", "ephemeral-storage": "1Gi"},
+        "limits": {"memory": "4Gi", "ephemeral-storage": "2Gi"},
+    }
 
 
 def test_ready_means_the_model_is_loaded_and_a_slow_load_is_tolerated(dev):

@@ -41,7 +41,7 @@ def test_gpu_pods_ask_for_the_gpu_tolerate_its_taint_and_batch(gpu):
     spec = pod(gpu)
     (container,) = spec["containers"]
     assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert container["resources"]["requests"] == {"cpu": "1", "memory": "8Gi"}
+    assert container["resources"]["requests"] == {"cpu": "1", "memory": "8Gi", "ephemeral-storage": "1Gi"}
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     assert "--enable_batching" in container["args"]
     assert "--batching_parameters_file=/etc/tfserving/batching.config" in container["args"]

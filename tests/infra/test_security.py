@@ -53,7 +53,7 @@ def test_no_api_token_is_mounted_and_memory_is_limited_but_cpu_is_not(dev):
     for account in dev.of_type("kubernetes:core/v1:ServiceAccount"):
         assert account.inputs["automountServiceAccountToken"] is False, account.name
     (container,) = spec["containers"]
-    assert container["resources"]["limits"] == {"memory": "4Gi"}
+    assert container["resources"]["limits"] == {"memory": "4Gi", "ephemeral-storage": "2Gi"}
     assert container["imagePullPolicy"] == "IfNotPresent"
 
 
@@ -76,11 +76,21 @@ def test_every_kubernetes_object_carries_the_recommended_labels(dev):
     assert all(key in template for key in RECOMMENDED)
 
 
-def test_network_policy_admits_only_the_serving_ports(dev):
+GOOGLE_APIS = [
+    {"ports": [{"port": 53, "protocol": "UDP"}]},
+    {"ports": [{"port": 53, "protocol": "TCP"}]},
+    {"ports": [{"port": 443, "protocol": "TCP"}]},
+    {"ports": [{"port": 80, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}]},
+    {"ports": [{"port": 988, "protocol": "TCP"}], "to": [{"ipBlock": {"cidr": "169.254.169.252/32"}}]},
+]
+
+
+def test_network_policy_admits_only_the_serving_ports_and_lets_out_only_what_reading_the_model_takes(dev):
     policy = dev.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "serving-network-policy").inputs["spec"]
     assert policy["podSelector"] == {"matchLabels": {"app": "image-classifier"}}
-    assert policy["policyTypes"] == ["Ingress"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert policy["ingress"] == [{"ports": [{"port": 8500, "protocol": "TCP"}, {"port": 8501, "protocol": "TCP"}]}]
+    assert policy["egress"] == GOOGLE_APIS
     assert dev.one("gcp:container/cluster:Cluster").inputs["datapathProvider"] == "ADVANCED_DATAPATH"
 
 
@@ -139,3 +149,33 @@ def test_no_owner_or_editor_roles_and_no_key_files(stack, request):
     assert not any(resource.type == "gcp:serviceaccount/key:Key" for resource in deployment.resources)
     public = [r for r in deployment.resources if str(r.inputs.get("member", "")).startswith("all")]
     assert public == [], "nothing is granted to allUsers or allAuthenticatedUsers"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "gpu"])
+def test_every_pod_has_an_egress_policy_and_every_container_its_disk(stack):
+    """What an outside linter asks of each pod: a NetworkPolicy that controls its egress, and ephemeral-storage
+    requested and limited on each container, so that a node under disk pressure evicts in a known order."""
+    deployment = run_program(stack_config(stack), stack=stack)
+    policies = [
+        p.inputs["spec"]
+        for p in deployment.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if "Egress" in p.inputs["spec"]["policyTypes"]
+    ]
+    workloads = [
+        r for r in deployment.resources if r.type in ("kubernetes:apps/v1:Deployment", "kubernetes:batch/v1:Job")
+    ]
+    assert len(workloads) >= 2
+    for workload in workloads:
+        template = workload.inputs["spec"]["template"]
+        labels = template["metadata"]["labels"]
+        assert any(p["podSelector"]["matchLabels"].items() <= labels.items() for p in policies), workload.name
+        for container in template["spec"]["containers"]:
+            resources = container["resources"]
+            assert "ephemeral-storage" in resources["requests"] and "ephemeral-storage" in resources["limits"], (
+                workload.name
+            )
+
+
+def test_the_placeholder_reaches_nothing(prod):
+    policy = prod.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "serving-warm-network-policy").inputs["spec"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"] and not policy.get("egress")

@@ -245,12 +245,13 @@ def test_each_example_stack_fits_its_serving_replicas_on_its_nodes(stack, per_no
     assert fits == per_node
 
 
-def test_no_traffic_may_reach_the_copy(dev):
+def test_no_traffic_may_reach_the_copy_and_it_reaches_only_cloud_storage(dev):
     policy = dev.named("kubernetes:networking.k8s.io/v1:NetworkPolicy", "model-copy-network-policy").inputs
     pod_labels = copy_job(dev)["spec"]["template"]["metadata"]["labels"]
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
-    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     assert "ingress" not in policy["spec"]
+    assert {rule["ports"][0]["port"] for rule in policy["spec"]["egress"]} == {53, 443, 80, 988}
 
 
 def test_deletion_protection_stops_destroy_before_anything_is_deleted(dev):

@@ -81,7 +81,15 @@ def test_a_run_creates_valid_restricted_objects_brings_the_reports_back_and_dele
     run = in_cluster(env, report_dir)
     assert run.code == 0, run.stderr
     created = recorded(api, "created")
-    assert [o["kind"] for o in created] == ["Namespace", "ConfigMap", "Service", "Pod", "Deployment"]
+    kinds = ["Namespace", "ConfigMap", "Service", "Pod", "Deployment", "NetworkPolicy", "NetworkPolicy"]
+    assert [o["kind"] for o in created] == kinds
+    # Workers reach DNS, their master and the serving pods' port in the stack's namespace; the master DNS alone.
+    master_policy, worker_policy = created[5]["spec"], created[6]["spec"]
+    assert master_policy["policyTypes"] == ["Egress"] and len(master_policy["egress"]) == 1
+    assert worker_policy["podSelector"]["matchLabels"] == created[4]["spec"]["template"]["metadata"]["labels"]
+    to_serving = worker_policy["egress"][2]
+    assert to_serving["to"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "tfserving"}}}]
+    assert to_serving["ports"] == [{"port": 8501, "protocol": "TCP"}]
     namespace = created[0]["metadata"]["name"]
     assert namespace.startswith("loadtest-")
     assert created[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -281,7 +289,7 @@ def test_ctrl_c_deletes_everything_and_is_not_a_pass(cluster_with, tmp_path, sta
     while time.monotonic() < deadline and not reached(api):
         time.sleep(0.2)
     assert reached(api), f"the run never got to {stage}"
-    assert len(recorded(api, "created")) == 5
+    assert len(recorded(api, "created")) == 7, "every object of the run, its two NetworkPolicies included"
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
