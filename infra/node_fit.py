@@ -26,9 +26,16 @@ _MEMORY_PER_VCPU_GIB: dict[tuple[str, str], Decimal] = {
     ("n1", "highcpu"): Decimal("0.9"),
     **{
         (family, klass): Decimal(per_vcpu)
-        for family in ("n2", "n2d", "e2", "n4", "c3", "c3d", "c4")
+        for family in ("n2", "n2d", "e2")
         for klass, per_vcpu in (("standard", "4"), ("highmem", "8"), ("highcpu", "1"))
     },
+    # The newer series' highcpu types have 2 GB per vCPU, not 1 (Compute Engine's machine family guides).
+    **{
+        (family, klass): Decimal(per_vcpu)
+        for family in ("n4", "c3", "c3d", "c4")
+        for klass, per_vcpu in (("standard", "4"), ("highmem", "8"), ("highcpu", "2"))
+    },
+    ("t2d", "standard"): Decimal("4"),
     ("g2", "standard"): Decimal("4"),
     ("c2", "standard"): Decimal("4"),
     ("c2d", "standard"): Decimal("4"),
@@ -65,6 +72,7 @@ _VCPU_SIZES: dict[tuple[str, str], tuple[int, ...]] = {
     ("c4", "highmem"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
     ("c4", "highcpu"): (2, 4, 8, 16, 24, 32, 48, 96, 144, 192, 288),
     ("g2", "standard"): (4, 8, 12, 16, 24, 32, 48, 96),
+    ("t2d", "standard"): (1, 2, 4, 8, 16, 32, 48, 60),
     ("c2", "standard"): (4, 8, 16, 30, 60),
     ("c2d", "standard"): (2, 4, 8, 16, 32, 56, 112),
     ("c2d", "highmem"): (2, 4, 8, 16, 32, 56, 112),
@@ -72,6 +80,13 @@ _VCPU_SIZES: dict[tuple[str, str], tuple[int, ...]] = {
 }
 # Shared-core E2 types: fine for the small system pool, never sized for serving.
 SHARED_CORE_TYPES = ("e2-micro", "e2-small", "e2-medium")
+# Arm series: TF Serving's images are built for amd64 only.
+ARM_FAMILIES = ("t2a", "c4a", "n4a")
+# What Compute Engine itself said of machine types this run (machine_types.py): it wins over the table above,
+# which stays for a preview before the Compute Engine API answers, and for the local control plane.
+_ASKED: dict[str, NodeCapacity] = {}
+# Names Compute Engine answered about this run, offered or not: their problems are its to say, not the table's.
+_ANSWERED: set[str] = set()
 
 # What GKE's own DaemonSets request on every node (logging and metrics agents, the metadata server,
 # Dataplane V2's agent, the CSI driver, Managed Prometheus' collector). GKE does not publish one
@@ -132,14 +147,28 @@ def _reserved(amount: Decimal, bands: tuple[tuple[int | None, Decimal], ...]) ->
     return reserved
 
 
+def remember(answered: list[str], capacities: list[NodeCapacity]) -> None:
+    """What Compute Engine said this run, in place of what an earlier run of this process said."""
+    _ANSWERED.clear()
+    _ANSWERED.update(answered)
+    _ASKED.clear()
+    _ASKED.update({capacity.machine_type: capacity for capacity in capacities})
+
+
+def compute_engine_answered(machine_type: str) -> bool:
+    return machine_type in _ANSWERED
+
+
 def known_families() -> list[str]:
     return sorted({family for family, _ in _MEMORY_PER_VCPU_GIB})
 
 
 def machine_type_problem(machine_type: str) -> str | None:
     """Why Compute Engine has no such machine type, or None when it has."""
-    if machine_type in SHARED_CORE_TYPES:
+    if machine_type in SHARED_CORE_TYPES or machine_type in _ASKED:
         return None
+    if machine_type.split("-", 1)[0] in ARM_FAMILIES:
+        return "it is an Arm machine, and TF Serving's images are built for amd64"
     if custom := _CUSTOM.fullmatch(machine_type):
         return _custom_problem(
             custom["family"] or "n1", int(custom["vcpus"]), int(custom["memory_mib"]), machine_type.endswith("-ext")
@@ -192,6 +221,8 @@ def _custom_problem(family: str, vcpus: int, memory_mib: int, extended: bool) ->
 
 def node_capacity(machine_type: str) -> NodeCapacity | None:
     """The capacity of an existing predefined or custom machine type; None when unknown or shared-core."""
+    if machine_type in _ASKED:
+        return _ASKED[machine_type]
     if machine_type_problem(machine_type) is not None or machine_type in SHARED_CORE_TYPES:
         return None
     if custom := _CUSTOM.fullmatch(machine_type):

@@ -18,7 +18,7 @@ import pulumi
 import yaml
 from pulumi.runtime import config as runtime_config
 
-from infra import ownership
+from infra import machine_types, node_fit, ownership
 from infra.accelerators import NONE
 from infra.existing_settings import ExistingClusterSettings, read_existing_cluster
 from infra.namespace import BUILT_IN_NAMESPACES
@@ -171,6 +171,9 @@ def load_settings() -> Settings:
         ),
     )
 
+    node_fit.remember([], [])  # nothing Compute Engine said in an earlier run of this process counts
+    if existing is None and project and not problems:
+        _ask_compute_engine(cluster, read, problems)
     check_cluster(cluster, read.key, problems)
     check_model(model, read.key, problems)
     own_pools = existing is None or existing.gke_node_pools
@@ -205,6 +208,27 @@ def load_settings() -> Settings:
             "(`pulumi config set namespace <name>`; docs/security.md)."
         )
     return Settings(cluster=cluster, model=model, serving=serving, existing_cluster=existing)
+
+
+def _ask_compute_engine(cluster: ClusterSettings, read: _Reader, problems: list[str]) -> None:
+    """The stack's machine types as Compute Engine lists them in its zone: a type it does not offer there is a
+    problem, one it does describes the node from then on (node_fit.py's table only when it cannot be asked)."""
+    keys = {cluster.machine_type: "machineType", cluster.system_machine_type: "systemMachineType"}
+    answer = machine_types.offered(cluster.project, cluster.zone, list(keys)) or {}
+    node_fit.remember(list(answer), [machine.capacity for machine in answer.values() if machine is not None])
+    for name, machine in answer.items():
+        if machine is None:
+            why = node_fit.machine_type_problem(name)
+            problems.append(
+                f"{read.key(keys[name])} {name!r} is not offered in {cluster.zone} (Compute Engine's list"
+                f"{f'; {why}' if why else ''}); pick one from "
+                f"`gcloud compute machine-types list --zones {cluster.zone}`."
+            )
+        elif machine.architecture == "ARM64":
+            problems.append(
+                f"{read.key(keys[name])} {name!r} is an Arm machine, and TF Serving's images (and GKE's system pods "
+                "here) are amd64; pick an x86 type."
+            )
 
 
 def _adoption_problems(existing: ExistingClusterSettings, serving: ServingSettings, read: _Reader) -> list[str]:

@@ -14,6 +14,7 @@ from infra.node_fit import (
     GIB,
     MIB,
     SHARED_CORE_TYPES,
+    compute_engine_answered,
     machine_type_problem,
     node_capacity,
     pods_per_node,
@@ -101,7 +102,8 @@ def check_cluster(cluster: ClusterSettings, name_of: Callable[[str], str], probl
         )
     machine_types = (("machineType", cluster.machine_type), ("systemMachineType", cluster.system_machine_type))
     for key, machine_type in machine_types:
-        problem = machine_type_problem(machine_type)
+        # Where Compute Engine answered about it, settings.py said what it said.
+        problem = None if compute_engine_answered(machine_type) else machine_type_problem(machine_type)
         if problem:
             problems.append(
                 f"{name_of(key)} {machine_type!r} is not a Compute Engine machine type: {problem}; "

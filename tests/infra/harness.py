@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.settings import ROOT, SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
+
+from infra.node_fit import MIB, SHARED_CORE_TYPES, node_capacity
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 TEST_PROJECT_ID = "lab-project-123"
@@ -136,7 +139,52 @@ class ComputingMocks(pulumi.runtime.Mocks):
             zones = {"us-central1": "abcf", "europe-west4": "abc", "us-east1": "bcd", "us-west1": "abc"}
             region = args.args["region"]
             return {"names": [f"{region}-{letter}" for letter in zones.get(region, "")]}, []
+        if args.token == "gcp:compute/getMachineTypes:getMachineTypes":
+            return {"machineTypes": compute_engine_machine_types(args.args["zone"], args.args["filter"])}, []
         raise NotImplementedError(f"no mock for invoke {args.token}")
+
+
+# What Compute Engine lists (gcloud compute machine-types describe): name -> (vCPUs, MB, architecture), for types
+# the table does not know or where it matters; any other type it lists as node_fit.py's table has it (a type the
+# table refuses, it does not list). A zone in NOT_OFFERED lacks that type.
+MACHINE_TYPES = {
+    "n1-standard-4": (4, 15360, "X86_64"),
+    "n1-standard-8": (8, 30720, "X86_64"),
+    "n2-standard-8": (8, 32768, "X86_64"),
+    "e2-standard-2": (2, 8192, "X86_64"),
+    "e2-medium": (2, 4096, "X86_64"),
+    "n4d-standard-8": (8, 32768, "X86_64"),
+    "c4a-standard-8": (8, 32768, "ARM64"),
+    "c3-highcpu-8": (8, 16384, "X86_64"),
+}
+NOT_OFFERED = {("us-central1-f", "n4d-standard-8")}
+
+
+def compute_engine_machine_types(zone: str, filter_: str) -> list[dict]:
+    names = re.findall(r'name = "([^"]+)"', filter_)
+    catalog = dict(MACHINE_TYPES)
+    for name in names:
+        capacity = node_capacity(name)
+        if name not in catalog and capacity is not None:
+            catalog[name] = (capacity.vcpus, int(capacity.memory_bytes / MIB), "X86_64")
+    listed = [name for name in names if name in catalog and (zone, name) not in NOT_OFFERED]
+    return [
+        {
+            "name": name,
+            "guestCpus": catalog[name][0],
+            "memoryMb": catalog[name][1],
+            "architecture": catalog[name][2],
+            "isSharedCpus": name in SHARED_CORE_TYPES,
+            "accelerators": [],
+            "bundledLocalSsds": [],
+            "deprecateds": [],
+            "description": name,
+            "maximumPersistentDisks": 128,
+            "maximumPersistentDisksSizeGb": 263168,
+            "selfLink": f"zones/{zone}/machineTypes/{name}",
+        }
+        for name in listed
+    ]
 
 
 class RecordingMonitor(MockMonitor):

@@ -32,10 +32,14 @@ from tests.infra.harness import PROJECT_DIR, failure, refused_settings, run_prog
         ({"modelSource": "/no/such/model"}, "is neither a gs://bucket/path URI nor an existing directory"),
         ({"zone": "us-central1"}, "tfserving-gke:zone 'us-central1' is not a zone; use one like us-central1-f"),
         ({"zone": "US-Central1-F"}, "is not a zone"),
-        ({"machineType": "n9-mega-4"}, "tfserving-gke:machineType 'n9-mega-4' is not a Compute Engine machine type"),
+        (
+            {"machineType": "n9-mega-4"},
+            "tfserving-gke:machineType 'n9-mega-4' is not offered in us-central1-f (Compute Engine's list; it is not "
+            "FAMILY-standard|highmem|highcpu-N",
+        ),
         # Found by trying settings that passed validation and then failed at `up`.
         ({"machineType": "n1-standard-400"}, "n1-standard comes with 1, 2, 4, 8, 16, 32, 64, 96 vCPUs"),
-        ({"systemMachineType": "e2-tiny"}, "tfserving-gke:systemMachineType 'e2-tiny' is not a Compute Engine"),
+        ({"systemMachineType": "e2-tiny"}, "tfserving-gke:systemMachineType 'e2-tiny' is not offered in us-central1-f"),
         ({"machineType": "custom-3-4096"}, "N1 custom types have 1, or an even number up to 96, vCPUs, not 3"),
         ({"bucketName": "google-models"}, "refuses names that start with 'goog' or contain 'google'"),
         ({"bucketName": "googmodels"}, "refuses names that start with 'goog'"),
@@ -259,3 +263,33 @@ def test_a_stack_beside_dev_in_its_namespace_is_warned_of_the_shared_identity(mo
     assert warned == []
     run_program(stack_config("dev"), stack="staging")
     assert len(warned) == 1 and "share a Workload Identity principal" in warned[0]
+
+
+def test_compute_engine_describes_the_machine_types_it_offers_in_the_zone(monkeypatch):
+    # A series the table does not know: what Compute Engine lists decides, in the zones that offer it.
+    assert run_program(stack_config("dev", machineType="n4d-standard-8", zone="us-central1-a")).one(
+        "gcp:container/cluster:Cluster"
+    )
+    assert "tfserving-gke:machineType 'n4d-standard-8' is not offered in us-central1-f" in failure(
+        monkeypatch, machineType="n4d-standard-8"
+    )
+    assert "'c4a-standard-8' is an Arm machine, and TF Serving's images" in failure(
+        monkeypatch, machineType="c4a-standard-8"
+    )
+
+
+def test_the_table_says_where_compute_engine_cannot_be_asked_yet(monkeypatch):
+    """A new project's first preview, before its Compute Engine API is enabled."""
+    monkeypatch.setattr("infra.machine_types.offered", lambda *_args: None)
+    assert "tfserving-gke:machineType 'n9-mega-4' is not a Compute Engine machine type" in failure(
+        monkeypatch, machineType="n9-mega-4"
+    )
+    assert "is an Arm machine" in failure(monkeypatch, machineType="c4a-standard-8")
+
+
+def test_the_newer_series_highcpu_types_have_2_gb_per_vcpu():
+    for machine_type in ("n4-highcpu-8", "c3-highcpu-8", "c3d-highcpu-8", "c4-highcpu-8"):
+        capacity = node_capacity(machine_type)
+        assert capacity is not None and capacity.memory_bytes == 16 * 2**30, machine_type
+    assert node_capacity("n2-highcpu-8").memory_bytes == 8 * 2**30  # pyright: ignore[reportOptionalMemberAccess]
+    assert node_capacity("t2d-standard-8") is not None
