@@ -17,6 +17,7 @@ from infra.existing_settings import ExistingClusterSettings
 from infra.identity import KubernetesTarget
 from infra.image_mirror import ImageMirror, ImageMirrorArgs
 from infra.model_store import ModelStore, ModelStoreArgs
+from infra.network import StackNetwork, StackNetworkArgs
 from infra.node_fit import serving_slots
 from infra.node_pools import LOAD_POOL_NAME, LOAD_TAINT_KEY, LOAD_TAINT_VALUE
 from infra.serving import APP_NAME, GRPC_PORT, REST_PORT, Serving, ServingArgs
@@ -30,11 +31,13 @@ def on_gke(settings: Settings) -> Serving:
     project = settings.cluster.project
     gpu = settings.cluster.accelerator is not None
     project_apis = ProjectApis("apis", ProjectApisArgs(project=project, image_mirror=gpu))
+    network = StackNetwork("network", StackNetworkArgs(settings=settings.cluster, apis=project_apis))
     cluster = Cluster(
         "gke",
         ClusterArgs(
             settings=settings.cluster,
             apis=project_apis,
+            network=network,
             namespace=settings.serving.namespace,
             instance=settings.serving.instance,
         ),

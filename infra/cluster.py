@@ -12,6 +12,7 @@ from infra import apis
 from infra.apis import ProjectApis
 from infra.kubeconfig import gke_kubeconfig
 from infra.namespace import workload_namespace
+from infra.network import PODS_RANGE_NAME, SERVICES_RANGE_NAME, StackNetwork
 from infra.node_pools import (
     LOAD_POOL_MACHINE_TYPE,
     LOAD_POOL_NAME,
@@ -39,6 +40,7 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 class ClusterArgs:
     settings: ClusterSettings
     apis: ProjectApis
+    network: StackNetwork
     namespace: str
     instance: str
 
@@ -95,7 +97,7 @@ class Cluster(pulumi.ComponentResource):
                 **serving_only,
             )
 
-        internet_access = self._nat(name, settings, args.apis) if settings.private_nodes else []
+        internet_access = args.network.ready
         cluster = gcp.container.Cluster(
             name,
             name=settings.name,
@@ -116,7 +118,11 @@ class Cluster(pulumi.ComponentResource):
                 metadata={"disable-legacy-endpoints": "true"},
             ),
             networking_mode="VPC_NATIVE",
-            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(),
+            network=args.network.network,
+            subnetwork=args.network.subnetwork,
+            ip_allocation_policy=gcp.container.ClusterIpAllocationPolicyArgs(
+                cluster_secondary_range_name=PODS_RANGE_NAME, services_secondary_range_name=SERVICES_RANGE_NAME
+            ),
             release_channel=gcp.container.ClusterReleaseChannelArgs(channel=settings.release_channel),
             # Dataplane V2 enforces the serving NetworkPolicy.
             datapath_provider="ADVANCED_DATAPATH",
@@ -253,27 +259,6 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-namespace", args.namespace, args.instance, self.provider, self
         )
         self.register_outputs({"name": self.name, "nodePoolName": self.node_pool_name, "kubeconfig": self.kubeconfig})
-
-    def _nat(self, name: str, settings: ClusterSettings, project_apis: ProjectApis) -> list[pulumi.Resource]:
-        """Private nodes have no public address: Cloud NAT lets them pull images from Docker Hub."""
-        compute = pulumi.ResourceOptions(parent=self, depends_on=project_apis.needs(apis.COMPUTE))
-        router = gcp.compute.Router(
-            f"{name}-router",
-            project=settings.project,
-            region=settings.region,
-            network="default",
-            opts=compute,
-        )
-        nat = gcp.compute.RouterNat(
-            f"{name}-nat",
-            project=settings.project,
-            region=settings.region,
-            router=router.name,
-            nat_ip_allocate_option="AUTO_ONLY",
-            source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES",
-            opts=compute,
-        )
-        return [nat]
 
 
 def _gpu_node_config(accelerator: str | None) -> dict:

@@ -76,10 +76,28 @@ class JsonGetter(Protocol):
 COMPUTE = "https://compute.googleapis.com/compute/v1/projects"
 
 
+def listed(get: JsonGetter, url: str, key: str = "items") -> tuple[list[dict], str | None]:
+    """Every item of a list, following its page tokens; or why it could not be read (a 403 or a 5xx is "could not
+    check", never "nothing left")."""
+    items: list[dict] = []
+    page = ""
+    while True:
+        status, answer = get(f"{url}{'&' if '?' in url else '?'}pageToken={page}" if page else url)
+        if status == 404:
+            return items, None  # a region or service with none of them
+        if status != 200:
+            return items, f"HTTP {status}"
+        items += answer.get(key, [])
+        page = answer.get("nextPageToken", "")
+        if not page:
+            return items, None
+
+
 def leftovers(get: JsonGetter, project: str, zone: str, stack: str, bucket: str, namespace: str) -> list[str]:
-    """What of the stack Google still holds after destroy: the cluster, the bucket, what the LoadBalancer Service
-    made (forwarding rule, address, firewall rules, health checks), the GPU mirror, service accounts and their
-    project IAM bindings. The stack has no private nodes, so no router or NAT of its own."""
+    """What of the stack Google still holds after destroy: the cluster, its network, the bucket, what the
+    LoadBalancer Service made (forwarding rule, address, firewall rules, health checks, backend services, network
+    endpoint groups: older and newer L4 load balancers), the GPU mirror, service accounts and their project IAM
+    bindings. A list that could not be read is named as such: it may hold a leftover."""
     found: list[str] = []
     status, _ = get(f"https://container.googleapis.com/v1/projects/{project}/locations/{zone}/clusters/{stack}")
     if status != 404:
@@ -96,28 +114,42 @@ def leftovers(get: JsonGetter, project: str, zone: str, stack: str, bucket: str,
         ("firewall rule", f"{COMPUTE}/{project}/global/firewalls"),
         ("health check", f"{COMPUTE}/{project}/global/httpHealthChecks"),
         ("health check", f"{COMPUTE}/{project}/global/healthChecks"),
+        ("health check", f"{COMPUTE}/{project}/regions/{region}/healthChecks"),
+        ("backend service", f"{COMPUTE}/{project}/regions/{region}/backendServices"),
+        ("network endpoint group", f"{COMPUTE}/{project}/zones/{zone}/networkEndpointGroups"),
+        ("network", f"{COMPUTE}/{project}/global/networks"),
+        ("subnetwork", f"{COMPUTE}/{project}/regions/{region}/subnetworks"),
     ):
-        _, listed = get(url)
+        items, problem = listed(get, url)
+        if problem:
+            found.append(f"{kind}s: could not check ({problem})")
         found += [
             f"{kind} {item['name']}"
-            for item in listed.get("items", [])
-            if service in item.get("description", "").replace(" ", "") or item["name"].startswith(f"gke-{stack}-")
+            for item in items
+            if service in item.get("description", "").replace(" ", "")
+            or item["name"].startswith((f"gke-{stack}-", f"k8s1-{stack}", f"{stack}-"))
         ]
-    _, repositories = get(
-        f"https://artifactregistry.googleapis.com/v1/projects/{project}/locations/{region}/repositories"
+    repositories, problem = listed(
+        get,
+        f"https://artifactregistry.googleapis.com/v1/projects/{project}/locations/{region}/repositories",
+        "repositories",
     )
+    if problem:
+        found.append(f"repositories: could not check ({problem})")
     found += [
         f"repository {repository['name'].rsplit('/', 1)[-1]}"
-        for repository in repositories.get("repositories", [])
+        for repository in repositories
         if repository["name"].rsplit("/", 1)[-1].startswith(f"{stack}-")
     ]
-    _, accounts = get(f"https://iam.googleapis.com/v1/projects/{project}/serviceAccounts?pageSize=100")
-    found += [
-        f"service account {account['email']}"
-        for account in accounts.get("accounts", [])
-        if account["email"].startswith(f"{stack}-")
-    ]
-    _, policy = get(f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:getIamPolicy", {})
+    accounts, problem = listed(
+        get, f"https://iam.googleapis.com/v1/projects/{project}/serviceAccounts?pageSize=100", "accounts"
+    )
+    if problem:
+        found.append(f"service accounts: could not check ({problem})")
+    found += [f"service account {account['email']}" for account in accounts if account["email"].startswith(f"{stack}-")]
+    status, policy = get(f"https://cloudresourcemanager.googleapis.com/v1/projects/{project}:getIamPolicy", {})
+    if status != 200:
+        found.append(f"IAM bindings: could not check (HTTP {status})")
     found += [
         f"IAM binding {binding['role']} for {member}"
         for binding in policy.get("bindings", [])

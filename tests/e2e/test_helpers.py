@@ -73,7 +73,12 @@ def test_leftovers_name_what_google_still_holds():
             {"items": [{"name": "k8s-fw-a1", "description": ours}, {"name": "gke-e2e-1-abc-all"}, {"name": "default"}]},
         ),
         "httpHealthChecks": (200, {"items": [{"name": "k8s-123-node", "description": ours}]}),
+        "regions/us-central1/healthChecks": (200, {"items": [{"name": "k8s2-abc", "description": ours}]}),
         "healthChecks": (200, {}),
+        "backendServices": (200, {"items": [{"name": "k8s2-abc", "description": ours}]}),
+        "networkEndpointGroups": (200, {"items": [{"name": "k8s1-e2e-1-neg"}, {"name": "other-neg"}]}),
+        "subnetworks": (200, {"items": [{"name": "e2e-1-nodes"}, {"name": "default"}]}),
+        "networks": (200, {"items": [{"name": "e2e-1-net"}]}),
         "repositories": (200, {"repositories": [{"name": repository}]}),
         "serviceAccounts": (200, {"accounts": [{"email": "e2e-1-nodes@p.iam"}, {"email": "ci@p.iam"}]}),
         ":getIamPolicy": (200, {"bindings": bindings}),
@@ -91,6 +96,11 @@ def test_leftovers_name_what_google_still_holds():
         "firewall rule k8s-fw-a1",
         "firewall rule gke-e2e-1-abc-all",
         "health check k8s-123-node",
+        "health check k8s2-abc",
+        "backend service k8s2-abc",
+        "network endpoint group k8s1-e2e-1-neg",
+        "network e2e-1-net",
+        "subnetwork e2e-1-nodes",
         "repository e2e-1-docker-hub",
         "service account e2e-1-nodes@p.iam",
         "IAM binding roles/artifactregistry.reader for deleted:serviceAccount:e2e-1-nodes@p.iam?uid=1",
@@ -100,3 +110,27 @@ def test_leftovers_name_what_google_still_holds():
         if key not in ("/b/p-e2e-1",):
             answers[key] = (404, {}) if key == "clusters/e2e-1" else (200, {})
     assert leftovers(get, project, zone, stack, "p-e2e-1", "e2e-1") == []
+
+
+def test_every_page_of_a_list_is_read_and_a_list_it_cannot_read_is_said():
+    pages = {
+        "forwardingRules?pageToken=2": (
+            200,
+            {"items": [{"name": "late", "description": '{"kubernetes.io/service-name":"e2e-1/x"}'}]},
+        ),
+        "forwardingRules": (200, {"items": [], "nextPageToken": "2"}),
+        "firewalls": (403, {"error": {"message": "forbidden"}}),
+        "clusters/": (404, {}),
+        "/b/": (404, {}),
+        ":getIamPolicy": (503, {}),
+    }
+
+    def get(url: str, body: dict | None = None) -> tuple[int, dict]:
+        return next((answer for fragment, answer in pages.items() if fragment in url), (200, {}))
+
+    found = leftovers(get, "p", "us-central1-f", "e2e-1", "p-e2e-1", "e2e-1")
+    assert found == [
+        "forwarding rule late",
+        "firewall rules: could not check (HTTP 403)",
+        "IAM bindings: could not check (HTTP 503)",
+    ]

@@ -254,6 +254,7 @@ def test_components_group_the_resources_by_concern(dev):
     components = {resource.type: resource for resource in dev.resources if resource.type.startswith("tfserving:")}
     assert set(components) == {
         "tfserving:infra:ProjectApis",
+        "tfserving:infra:StackNetwork",
         "tfserving:infra:Cluster",
         "tfserving:infra:ModelStore",
         "tfserving:infra:Serving",
@@ -266,6 +267,20 @@ def test_components_group_the_resources_by_concern(dev):
         if resource.parent in {component.urn for component in components.values()}
     }
     assert parent_of[CLUSTER] == parent_of[NODE_POOL] == "tfserving:infra:Cluster"
+    assert parent_of["gcp:compute/subnetwork:Subnetwork"] == "tfserving:infra:StackNetwork"
     assert parent_of[COPY_JOB] == "tfserving:infra:ModelStore"
     assert parent_of["gcp:projects/service:Service"] == "tfserving:infra:ProjectApis"
     assert parent_of[DEPLOYMENT] == parent_of[HPA] == parent_of[SERVICE] == "tfserving:infra:Serving"
+
+
+def test_the_cluster_has_a_network_of_its_own_so_a_project_without_default_works(dev):
+    """Organizations that skip default network creation give new projects none: "has no network named default"."""
+    network = dev.one("gcp:compute/network:Network").inputs
+    assert (network["name"], network["autoCreateSubnetworks"]) == ("cluster-1-net", False)
+    subnet = dev.one("gcp:compute/subnetwork:Subnetwork")
+    assert subnet.inputs["region"] == "us-central1" and subnet.inputs["privateIpGoogleAccess"] is True
+    ranges = {r["rangeName"] for r in subnet.inputs["secondaryIpRanges"]}
+    cluster = dev.one(CLUSTER)
+    policy = cluster.inputs["ipAllocationPolicy"]
+    assert ranges == {policy["clusterSecondaryRangeName"], policy["servicesSecondaryRangeName"]}
+    assert subnet.urn in cluster.dependencies
