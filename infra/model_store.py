@@ -8,6 +8,11 @@ machine; and pulumi-kubernetes waits for the Job to complete and reports its
 failure with the copy's own last lines. The Job is named after what it copies,
 so a new source is a new Job: the copy runs again and the serving pods roll.
 A local source is uploaded as one bucket object per file.
+
+Each source lands in a folder of its own, `<modelFolder>/<digest of the source>/`, which the ConfigMap points at:
+the running pods poll their own folder, so a new model reaches them only through the roll (TF Serving would load a
+new version number it finds in the folder it serves, and a copy that removes unmatched objects could take away the
+version it serves), and a failed copy leaves them untouched. Earlier copies stay in the bucket until destroy.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ fi
 echo "Copied."
 """
 REPLACE_UNREADY = "pulumi.com/replaceUnready"
+# Hex digits of a source's digest in the name of its folder.
+FOLDER_DIGEST = 10
 # Retries while a new IAM grant or the pod's Workload Identity token is not yet in effect.
 COPY_RETRIES = 6
 
@@ -92,18 +99,20 @@ class ModelStore(pulumi.ComponentResource):
             force_destroy=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=args.apis.needs(apis.STORAGE)),
         )
-        destination = f"gs://{settings.bucket_name}/{settings.folder}"
         source = settings.source
         if isinstance(source, GcsModelSource):
+            folder = f"{settings.folder}/{_digest(source.uri)[:FOLDER_DIGEST]}"
+            destination = f"gs://{settings.bucket_name}/{folder}"
             self.revision = _digest(source.uri, destination, settings.copy_image)
             self.model_copy = self._copy_job(name, args, bucket, source, destination)
         else:
             files = model_files(source.directory)
             self.revision = _digest(*(f"{relative}:{_file_digest(path)}" for path, relative in files))
-            self.model_copy = self._upload(name, bucket, files, settings.folder)
+            folder = f"{settings.folder}/{self.revision[:FOLDER_DIGEST]}"
+            self.model_copy = self._upload(name, bucket, files, folder)
 
         self.bucket_name = bucket.name
-        self.model_uri = bucket.name.apply(lambda bucket_name: f"gs://{bucket_name}/{settings.folder}")
+        self.model_uri = bucket.name.apply(lambda bucket_name: f"gs://{bucket_name}/{folder}")
         self.register_outputs({"bucketName": self.bucket_name, "modelUri": self.model_uri})
 
     def _copy_job(

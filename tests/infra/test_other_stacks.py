@@ -1,5 +1,7 @@
 """The larger example stack and a locally exported model load, validate and change what they should."""
 
+import re
+
 from tests.infra.harness import TEST_PROJECT_ID, run_program, stack_config
 
 
@@ -47,14 +49,14 @@ def test_local_model_is_uploaded_file_by_file(tmp_path):
     deployment = run_program(stack_config("dev", modelSource=str(model), modelFolder="mine"))
 
     objects = deployment.of_type("gcp:storage/bucketObject:BucketObject")
-    assert sorted(obj.inputs["name"] for obj in objects) == [
-        "mine/1/saved_model.pb",
-        "mine/1/variables/variables.index",
-    ]
+    names = sorted(obj.inputs["name"] for obj in objects)
+    folder = names[0].removesuffix("/1/saved_model.pb")
+    assert re.fullmatch(r"mine/[0-9a-f]{10}", folder), "one folder per model content"
+    assert names == [f"{folder}/1/saved_model.pb", f"{folder}/1/variables/variables.index"]
     for obj in objects:
         assert obj.inputs["bucket"] == f"{TEST_PROJECT_ID}-bucket"
         assert obj.inputs["source"].path.startswith(str(model))
     serving = deployment.one("kubernetes:apps/v1:Deployment")
     assert {obj.urn for obj in objects} <= set(serving.dependencies)
     config = deployment.named("kubernetes:core/v1:ConfigMap", "serving-config").inputs["data"]
-    assert config["MODEL_PATH"] == f"gs://{TEST_PROJECT_ID}-bucket/mine"
+    assert config["MODEL_PATH"] == f"gs://{TEST_PROJECT_ID}-bucket/{folder}"

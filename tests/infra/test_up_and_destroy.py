@@ -54,7 +54,9 @@ def test_the_copy_is_a_job_in_the_cluster_from_the_public_source_into_the_model_
     container = copy_container(dev)
     assert container["image"] == "gcr.io/google.com/cloudsdktool/google-cloud-cli:583.0.0-stable"
     assert env(container)["SOURCE"] == "gs://spls/gsp777/resnet_101"
-    assert env(container)["DESTINATION"] == f"gs://{BUCKET}/resnet_101"
+    model_path = dev.named("kubernetes:core/v1:ConfigMap", "serving-config").inputs["data"]["MODEL_PATH"]
+    assert env(container)["DESTINATION"] == model_path, "the serving pods read the folder the copy fills"
+    assert re.fullmatch(rf"gs://{BUCKET}/resnet_101/[0-9a-f]{{10}}", model_path)
     script = container["command"][-1]
     assert "gcloud storage rsync --recursive --delete-unmatched-destination-objects" in script
     assert "saved_model" in script and "exit 1" in script, "a copy without a SavedModel must fail"
@@ -98,6 +100,8 @@ def test_a_new_source_is_a_new_copy_and_rolls_the_pods(dev):
     other = run_program(stack_config("dev", modelSource="gs://jk-models/resnet_101"))
     assert copy_job(other)["metadata"]["name"] != copy_job(dev)["metadata"]["name"]
     assert env(copy_container(other))["SOURCE"] == "gs://jk-models/resnet_101"
+    # Its own folder: the pods still serving the old model never see the new one land beside it.
+    assert env(copy_container(other))["DESTINATION"] != env(copy_container(dev))["DESTINATION"]
 
     def revision(deployment: Deployment) -> str:
         return deployment.one(DEPLOYMENT).inputs["spec"]["template"]["metadata"]["annotations"][
@@ -116,10 +120,15 @@ def test_a_local_model_is_uploaded_and_a_changed_file_rolls_the_pods(tmp_path):
     (version / "variables" / "variables.index").write_bytes(b"index")
     first = run_program(stack_config("dev", modelSource=str(tmp_path)))
     assert not first.of_type(JOB)
-    names = sorted(obj.inputs["name"] for obj in first.of_type("gcp:storage/bucketObject:BucketObject"))
-    assert names == ["resnet_101/1/saved_model.pb", "resnet_101/1/variables/variables.index"]
+
+    def object_names(deployment: Deployment) -> set[str]:
+        return {obj.inputs["name"] for obj in deployment.of_type("gcp:storage/bucketObject:BucketObject")}
+
+    inside_folder = {name.split("/", 2)[2] for name in object_names(first)}
+    assert inside_folder == {"1/saved_model.pb", "1/variables/variables.index"}
     (version / "saved_model.pb").write_bytes(b"another graph")
     second = run_program(stack_config("dev", modelSource=str(tmp_path)))
+    assert not object_names(first) & object_names(second), "the new model lands beside the served one, not over it"
     annotation = "tfserving.dev/model-revision"
 
     def template(deployment: Deployment) -> dict:
