@@ -170,9 +170,11 @@ class Cluster(pulumi.ComponentResource):
             # initial_node_count forces a new pool when it changes, and the autoscaler's resizes change it:
             # it counts at creation only.
             ignore_changes=["initialNodeCount"],
-            # A pool is replaced under the same name (a new machine type or disk): GKE refuses a second pool of
-            # that name ("Error 409: Already exists", terraform-google-kubernetes-engine#367; pulumi#1620), so the
-            # old one must go first, or the replacement fails and every later `up` too.
+            # A new machine type or boot disk updates a pool in place, as a surge upgrade (the provider since
+            # terraform-provider-google 5.10.0, magic-modules#9575; pulumi-gcp 10 bridges 7.x). What still
+            # replaces it (GPUs, spot, service account, scopes) replaces it under the same name, which GKE
+            # refuses while the old pool exists ("Error 409: Already exists", terraform-google-kubernetes-engine
+            # #367; pulumi#1620): the old one must go first, or the replacement fails and every later `up` too.
             delete_before_replace=True,
         )
 
