@@ -264,10 +264,22 @@ class Serving(pulumi.ComponentResource):
         self.deployment_name = deployment.metadata.name
         self.service_name = service.metadata.name
         self.hpa_name = autoscaler.metadata.name
-        self.external_ip = service.status.load_balancer.ingress[0].ip
+        self.external_ip = service.status.apply(load_balancer_address)
         self.register_outputs({"externalIp": self.external_ip, "deploymentName": self.deployment_name})
 
 
 def content_name(prefix: str, data: dict[str, str]) -> str:
     """`<prefix>-<10 hex digits of the content>`: a ConfigMap whose name changes exactly when its content does."""
     return f"{prefix}-{hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]}"
+
+
+def load_balancer_address(status: k8s.core.v1.outputs.ServiceStatus | None) -> str:
+    """The address a LoadBalancer Service answers on: its IP, or the hostname where the cloud gives only that
+    (Kubernetes' LoadBalancerIngress carries either; AWS's load balancers, for one, give hostnames)."""
+    balancer = status.load_balancer if status else None
+    ingress = (balancer.ingress if balancer else None) or []
+    address = ingress[0].ip or ingress[0].hostname if ingress else None
+    if not address:
+        # pulumi-kubernetes awaits a LoadBalancer Service until its ingress has an address, so this is a bug.
+        raise ValueError(f"the Service's load balancer gave no address: {status}")
+    return address

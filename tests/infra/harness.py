@@ -115,6 +115,9 @@ def _whole_numbers(value: Any) -> Any:
 class ComputingMocks(pulumi.runtime.Mocks):
     """Returns inputs as state, plus the fields the real providers compute and the program reads."""
 
+    def __init__(self, load_balancer_ingress: dict[str, str]):
+        self.load_balancer_ingress = load_balancer_ingress
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state = dict(args.inputs)
         if args.typ == "gcp:container/cluster:Cluster":
@@ -130,7 +133,7 @@ class ComputingMocks(pulumi.runtime.Mocks):
                 name=f"projects/{TEST_PROJECT_ID}/serviceAccounts/{email}",
             )
         elif args.typ == "kubernetes:core/v1:Service":
-            state["status"] = {"loadBalancer": {"ingress": [{"ip": EXTERNAL_IP}]}}
+            state["status"] = {"loadBalancer": {"ingress": [self.load_balancer_ingress]}}
         return state.get("id", f"{args.name}-id"), state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
@@ -218,13 +221,21 @@ def _run_main(project_dir: Path) -> None:
     runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
 
-def run_program(config: dict[str, str], stack: str = "dev", project_dir: Path = PROJECT_DIR) -> Deployment:
-    """Run __main__.py as `pulumi up` would, with every provider mocked; raise what the program raises."""
+def run_program(
+    config: dict[str, str],
+    stack: str = "dev",
+    project_dir: Path = PROJECT_DIR,
+    load_balancer_ingress: dict[str, str] | None = None,
+) -> Deployment:
+    """Run __main__.py as `pulumi up` would, with every provider mocked; raise what the program raises.
+
+    The Service's load balancer answers with `load_balancer_ingress`, by default GKE's: an IP.
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     ROOT.set(None)
     pulumi.runtime.set_all_config(config)
-    monitor = RecordingMonitor(ComputingMocks())
+    monitor = RecordingMonitor(ComputingMocks(load_balancer_ingress or {"ip": EXTERNAL_IP}))
     pulumi.runtime.set_mocks(monitor.mocks, project="tfserving-gke", stack=stack, preview=False, monitor=monitor)
     # Pulumi's private runtime state, reset between programs; pulumi is pinned exactly (requirements.txt), and a
     # new pin is taken only with the tests passing.

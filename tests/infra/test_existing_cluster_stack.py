@@ -60,6 +60,16 @@ def test_the_example_stack_registers_no_google_resource(kubeconfig: Path) -> Non
     assert deployed.outputs["loadGenerator"]["nodePool"] == ""
 
 
+def test_a_load_balancer_that_gives_a_hostname_is_exported_by_it(kubeconfig: Path) -> None:
+    hostname = "a1b2c3-123456789.eu-west-1.elb.amazonaws.com"
+    config = stack_config("existing", kubeconfig=str(kubeconfig))
+    outputs = run_program(config, stack="existing", load_balancer_ingress={"hostname": hostname}).outputs
+    assert outputs["externalIp"] == hostname
+    assert outputs["restUrl"] == f"http://{hostname}:8501"
+    assert outputs["predictUrl"] == f"http://{hostname}:8501/v1/models/image_classifier:predict"
+    assert outputs["grpcTarget"] == f"{hostname}:8500"
+
+
 def test_pods_go_wherever_the_cluster_puts_them_unless_it_has_the_stacks_pools(kubeconfig: Path) -> None:
     plain = existing(kubeconfig).named(DEPLOYMENT, "serving-deployment").inputs["spec"]["template"]["spec"]
     assert "nodeSelector" not in plain
