@@ -21,6 +21,7 @@ from pulumi.runtime import config as runtime_config
 from infra import machine_types, node_fit, ownership
 from infra.accelerators import NONE
 from infra.existing_settings import ExistingClusterSettings, read_existing_cluster
+from infra.names import LAB_STACK, PROJECT_ID, default_bucket_name
 from infra.namespace import BUILT_IN_NAMESPACES
 from infra.ownership import ClusterTarget
 from infra.settings_bounds import RANGES
@@ -49,10 +50,6 @@ from infra.zones import zone_problem
 _GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])/(?P<path>\S+?)/?$")
 _VERSION_FOLDER = re.compile(r"^\d+$")
 PROJECT_FILE = Path(__file__).resolve().parents[1] / "Pulumi.yaml"
-# Google Cloud's rule for project IDs.
-_PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
-# The stack that keeps every lab value, the bucket's name among them.
-LAB_STACK = "dev"
 
 
 class SettingsError(ValueError):
@@ -116,10 +113,11 @@ def load_settings() -> Settings:
             "gcp:project is not set; run `pulumi config set gcp:project <your-project-id>` "
             "(e.g. `$(gcloud config get-value project)`)."
         )
-    elif project and not _PROJECT_ID.fullmatch(project):
+    elif project and not PROJECT_ID.fullmatch(project):
         problems.append(
             f"gcp:project {project!r} is not a project ID (6-30 lowercase letters, digits or hyphens, starting with "
-            "a letter): give the ID, not the name or number, as `gcloud projects list` shows it."
+            "a letter, or domain:id for a domain-scoped project): give the ID, not the name or number, as "
+            "`gcloud projects list` shows it."
         )
         project = ""
 
@@ -251,13 +249,6 @@ def _adoption_problems(existing: ExistingClusterSettings, serving: ServingSettin
         f"{read.key('namespace')} (cluster-wide objects are named after it), or delete it if nothing of it is needed."
         for problem in found
     ]
-
-
-def default_bucket_name(project: str, stack: str) -> str:
-    """The lab's `<project>-bucket` for stack dev; `<project>-<stack>-bucket` for any other, so stacks never share."""
-    if not project:
-        return ""
-    return f"{project}-bucket" if stack == LAB_STACK else f"{project}-{stack}-bucket"
 
 
 def _check_keys_are_declared(declared: set[str], problems: list[str]) -> None:
