@@ -3,6 +3,7 @@
 # (tests/run.sh, tests/engine/run.sh) start with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/need_python.sh
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi

@@ -4,6 +4,7 @@
 # releases within the ranges; then run the tests. Pins resolve for the Python that runs this (CI: 3.11, Linux).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source tools/need_python.sh
 if [ ! -x .venv-lock/bin/pip-compile ]; then
   python3 -m venv .venv-lock
 fi

@@ -37,7 +37,7 @@ def settings_from_env(environ: Mapping[str, str] = os.environ) -> E2ESettings | 
 
 def unique_stack_name(now: datetime.datetime | None = None, suffix: str | None = None) -> str:
     """e2e-MMDDHHMM-xxxx: short, so that the cluster and its service accounts may be named after it."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     return f"e2e-{now:%m%d%H%M}-{suffix or secrets.token_hex(2)}"
 
 

@@ -25,7 +25,7 @@ def test_without_a_project_the_test_is_not_run():
 
 
 def test_the_stack_name_is_unique_and_a_valid_cluster_name():
-    name = unique_stack_name(datetime.datetime(2026, 11, 28, 9, 5, tzinfo=datetime.timezone.utc), "ab12")
+    name = unique_stack_name(datetime.datetime(2026, 11, 28, 9, 5, tzinfo=datetime.UTC), "ab12")
     assert name == "e2e-11280905-ab12"
     assert unique_stack_name() != unique_stack_name()
 

@@ -64,7 +64,7 @@ def serving_pod(name: str, created: float, node: str | None = None, pending: boo
             name=name,
             namespace="tfserving",
             labels=SERVING_LABELS,
-            creation_timestamp=datetime.datetime.fromtimestamp(created, datetime.timezone.utc),
+            creation_timestamp=datetime.datetime.fromtimestamp(created, datetime.UTC),
         ),
         spec=client.V1PodSpec(
             node_name=node,
