@@ -12,23 +12,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
 from kubernetes import client, config
 from kubernetes.utils.quantity import parse_quantity
 
-from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS
 from infra.node_fit import pods_per_node
 from infra.serving import APP_NAME, COMPONENT
-from infra.settings import project_defaults
 from loadtest.sampler import ClusterSampler, WatchTarget
 from loadtest.timeline import TIMELINE_PNG, LoadPoint, Sample, render_chart
 from loadtest.watch import Watcher
 from localcluster.autoscaler_model import Rules
 from localcluster.cloud import Cloud, Delays, NodeRecord, PodRecord
 from localcluster.controlplane import ControlPlane
-from localcluster.engine import PROJECT, REPO, make_stack
+from localcluster.engine import make_stack
 from localcluster.load_model import LoadModel
 from localcluster.nodes import Pool, allocatable, create_nodes, system_and_serving_pools
+from localcluster.stack_settings import kubernetes_config
 from localcluster.usage_writer import UsageWriter
 
 SERVING_POD = {"app.kubernetes.io/component": COMPONENT}
@@ -64,29 +62,9 @@ class RunResult:
     resting_nodes: int
 
 
-def stack_values(stack: str) -> dict[str, object]:
-    """The stack's settings as the CLI would hand them over: Pulumi.yaml's defaults, then Pulumi.<stack>.yaml."""
-    values = dict(project_defaults())
-    stack_file = REPO / f"Pulumi.{stack}.yaml"
-    declared = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    for key, value in declared.items():
-        if key.startswith(f"{PROJECT}:"):
-            values[key.split(":", 1)[1]] = value
-    return values
-
-
 def pools(values: dict[str, object]) -> list[Pool]:
     """The stack's system and serving pools, at the size they start with and the most they may grow to."""
     return system_and_serving_pools(values, full_size=False)
-
-
-def kubernetes_config(values: dict[str, object], kubeconfig: Path) -> dict[str, object]:
-    """What the existing-cluster stack takes of the stack's settings: all but what shapes GKE (the pools do)."""
-    left_out = {*GKE_ONLY_SETTINGS, *EXISTING_CLUSTER_ONLY_SETTINGS, "kubeconfig"}
-    kept = {key: value for key, value in values.items() if key not in left_out}
-    if not str(kept.get("modelSource", "")).startswith("gs://"):
-        kept.pop("modelSource", None)  # no model is read here; a local folder would need the stack's bucket
-    return {**kept, "kubeconfig": str(kubeconfig), "gkeNodePools": True}
 
 
 def resting_nodes(values: dict[str, object], pool: Pool) -> int:

@@ -30,22 +30,14 @@ from localcluster.comparison_chart import render
 from localcluster.controlplane import ControlPlaneError
 from localcluster.engine import REPO
 from localcluster.load_model import MEASURED, LoadModel
-from localcluster.rehearsal import Rehearsal, RunResult, run_once, stack_values
+from localcluster.rehearsal import Rehearsal, RunResult, run_once
+from localcluster.stack_settings import parse_change, stack_values
 
 COMPARISON_PNG = "comparison.png"
 COMPARISON_MD = "comparison.md"
 CPU_ENDS = ("low", "middle", "high")
 # One run of the lab's load: 11 minutes of load, up to 20 more until back at rest, and a minute of start-up.
 LAB_RUN_MINUTES = (11, 32)
-
-
-def parse_change(text: str, values: dict[str, object]) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or key not in values:
-        raise argparse.ArgumentTypeError(
-            f"--change {text!r}: write it as SETTING=VALUE with a setting of Pulumi.yaml, e.g. spareReplicas=1"
-        )
-    return key, value
 
 
 def cpu_per_request(text: str) -> float:
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             key, value = parse_change(args.change, values)
         except argparse.ArgumentTypeError as error:
-            parser.error(str(error))
+            parser.error(f"--change {error}")
         variants.append((f"{args.stack}, {key}={value}", {**values, key: value}))
     cpus = MEASURED.cpu_seconds_per_request if args.measured_range else (args.cpu_per_request,)
     delays = Delays(args.node_boot, args.image_pull, args.model_load)

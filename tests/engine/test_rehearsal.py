@@ -22,7 +22,8 @@ from localcluster.cloud import Delays
 from localcluster.comparison import summarize
 from localcluster.engine import REPO
 from localcluster.load_model import LoadModel
-from localcluster.rehearsal import Rehearsal, run_once, stack_values
+from localcluster.rehearsal import Rehearsal, run_once
+from localcluster.stack_settings import stack_values
 
 pytestmark = pytest.mark.timeout(600)
 NODE_BOOT = 30.0

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from infra.existing_settings import GKE_ONLY_SETTINGS
-from localcluster.rehearsal import kubernetes_config, pools, resting_nodes, stack_values
-from localcluster.rehearse import parse_change
+from localcluster.rehearsal import pools, resting_nodes
+from localcluster.stack_settings import kubernetes_config, parse_change, stack_values
 
 
 def test_the_stacks_gke_settings_shape_the_pools_and_the_rest_goes_to_the_stack(tmp_path: Path) -> None:

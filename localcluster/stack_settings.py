@@ -1,0 +1,49 @@
+"""A stack's settings as the local control plane deploys them: Pulumi.yaml's defaults overlaid by the stack file (as
+the CLI hands them over), a SETTING=VALUE change, and the existing-cluster stack's share of them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import yaml
+
+from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS
+from infra.settings import project_defaults
+from localcluster.engine import PROJECT, REPO
+
+
+def stack_values(stack: str) -> dict[str, object]:
+    """The stack's settings as the CLI would hand them over: Pulumi.yaml's defaults, then Pulumi.<stack>.yaml."""
+    values = dict(project_defaults())
+    stack_file = REPO / f"Pulumi.{stack}.yaml"
+    declared = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
+    for key, value in declared.items():
+        if key.startswith(f"{PROJECT}:"):
+            values[key.split(":", 1)[1]] = value
+    return values
+
+
+def parse_change(text: str, values: dict[str, object]) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or key not in values:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write it as SETTING=VALUE with a setting of Pulumi.yaml, e.g. spareReplicas=1"
+        )
+    return key, value
+
+
+def kubernetes_config(values: dict[str, object], kubeconfig: Path) -> dict[str, object]:
+    """What the existing-cluster stack takes of the stack's settings: all but what shapes GKE (the pools do)."""
+    left_out = {*GKE_ONLY_SETTINGS, *EXISTING_CLUSTER_ONLY_SETTINGS, "kubeconfig"}
+    kept = {key: value for key, value in values.items() if key not in left_out}
+    if not str(kept.get("modelSource", "")).startswith("gs://"):
+        kept.pop("modelSource", None)  # no model is read here; a local folder would need the stack's bucket
+    return {**kept, **local_cluster_settings(kubeconfig)}
+
+
+def local_cluster_settings(kubeconfig: Path) -> dict[str, object]:
+    """What any stack needs on the local control plane: its kubeconfig, and its pods placed on the simulated nodes,
+    which carry the labels and taints of the stack's GKE pools (without gkeNodePools a serving replica stays
+    Pending: "untolerated taint")."""
+    return {"kubeconfig": str(kubeconfig), "gkeNodePools": True}
