@@ -99,6 +99,10 @@ class ControlPlane:
             component.stop()
         self.components.clear()
 
+    def pids(self) -> set[int]:
+        """The process IDs of the components running now."""
+        return {c.process.pid for c in self.components if c.process is not None}
+
     def check_alive(self) -> None:
         for component in self.components:
             component.check_alive()

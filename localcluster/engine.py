@@ -11,10 +11,15 @@ from __future__ import annotations
 import os
 import runpy
 import shutil
+import signal
 import sys
-from collections.abc import Callable, Mapping
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import psutil
 import yaml
 from pulumi import automation as auto
 
@@ -23,6 +28,8 @@ from localcluster.build import binary_path
 REPO = Path(__file__).resolve().parents[1]
 PROJECT = "tfserving-gke"
 LINE_WIDTH = 160  # engine output lines are cut here: URNs run long, and what matters comes first
+# How long the Pulumi CLI may take to cancel an interrupted operation and stop its plugins.
+CANCEL_GRACE_SECONDS = 30.0
 
 
 def engine_env(home: Path) -> dict[str, str]:
@@ -45,7 +52,14 @@ def engine_env(home: Path) -> dict[str, str]:
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
         # No proxy sits between the tools and 127.0.0.1.
         "NO_PROXY": "127.0.0.1,localhost",
+        # The provider writes temporary kubeconfig files; they go with the run's folder.
+        "TMPDIR": str(_folder(home / "tmp")),
     }
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _python_provider_host(home: Path) -> Path:
@@ -93,3 +107,58 @@ def write_stack_config(work: Path, name: str, config: Mapping[str, object]) -> N
 def printer(prefix: str) -> Callable[[str], None]:
     """Engine output, one line each, shortened and prefixed with what runs."""
     return lambda line: print(f"[{prefix}] {line.rstrip()[:LINE_WIDTH]}", flush=True)
+
+
+@contextmanager
+def engine_stopped_if_interrupted(keep: set[int]) -> Iterator[None]:
+    """Leaves no engine process behind when the operation inside is interrupted (Ctrl+C, SIGTERM, an error).
+
+    The Pulumi CLI starts each plugin in a process group of its own, and an interrupted Automation API call closes
+    the CLI's pipes, so the CLI dies and its plugins live on, orphaned. What the operation starts is therefore
+    noted while it runs; on the way out with an exception, a CLI still running is asked to cancel (SIGINT, as a
+    terminal's Ctrl+C does), and whatever is left after CANCEL_GRACE_SECONDS is killed. Processes in `keep` (the
+    control plane's) are left to their owner.
+    """
+    seen: dict[int, psutil.Process] = {}
+    done = threading.Event()
+
+    def note_started() -> None:
+        with suppress(psutil.Error):
+            for process in psutil.Process().children(recursive=True):
+                if process.pid not in keep:
+                    seen.setdefault(process.pid, process)
+
+    def keep_noting() -> None:
+        while not done.wait(0.5):
+            note_started()
+
+    noter = threading.Thread(target=keep_noting, name="engine-processes", daemon=True)
+    noter.start()
+    try:
+        yield
+    except BaseException:
+        done.set()
+        noter.join()
+        note_started()
+        threading.excepthook = _quiet_about_closed_output
+        left = [process for process in seen.values() if process.is_running()]
+        for process in left:
+            with suppress(psutil.Error):
+                if process.name() == "pulumi":
+                    process.send_signal(signal.SIGINT)
+        _, alive = psutil.wait_procs(left, timeout=CANCEL_GRACE_SECONDS)
+        for process in alive:
+            with suppress(psutil.Error):
+                process.kill()
+        raise
+    finally:
+        done.set()
+
+
+def _quiet_about_closed_output(args: threading.ExceptHookArgs) -> None:
+    """After an interrupt, the Automation API's threads that read the CLI's output fail on its closed pipe
+    (ValueError: I/O operation on closed file); that says nothing to the user. Anything else is reported."""
+    frames = traceback.extract_tb(args.exc_traceback)
+    if args.exc_type is ValueError and frames and frames[-1].filename.endswith("automation/_cmd.py"):
+        return
+    threading.__excepthook__(args)

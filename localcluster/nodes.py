@@ -22,6 +22,7 @@ from infra.node_pools import (
     NODE_POOL_LABEL,
     SERVING_TAINT_KEY,
     SERVING_TAINT_VALUE,
+    SMALL_POOL_DISK_GB,
     SYSTEM_POOL_MAX_NODES,
     SYSTEM_POOL_NAME,
 )
@@ -35,6 +36,10 @@ SHARED_CORE_ALLOCATABLE_CPU = {"e2-medium": Decimal("0.94")}
 SHARED_CORE_MEMORY_GIB = {"e2-medium": 4}
 # The kubelet's default pod limit, which GKE keeps on Standard node pools.
 MAX_PODS = "110"
+# Ephemeral storage GKE leaves to pods on a 100 GB boot disk, as "Plan GKE Standard node sizes" shows it for one
+# node (allocatable ephemeral-storage 47060071478); other disk sizes are scaled from it, which is close enough to
+# schedule the stack's requests of a few GiB.
+EPHEMERAL_BYTES_PER_100_GB = 47060071478
 # Two load-generator nodes: enough for `--in-cluster --workers 2` (one worker and the master per node).
 LOAD_NODES = 2
 
@@ -49,6 +54,8 @@ class Pool:
     max_nodes: int = 0
     # The fewest the autoscaler leaves it.
     min_nodes: int = 0
+    # Each node's boot disk, which bounds the ephemeral storage its pods may request.
+    disk_gb: int = SMALL_POOL_DISK_GB
 
 
 def system_and_serving_pools(values: Mapping[str, object], full_size: bool) -> list[Pool]:
@@ -64,6 +71,7 @@ def system_and_serving_pools(values: Mapping[str, object], full_size: bool) -> l
             (SERVING_TAINT_KEY, SERVING_TAINT_VALUE),
             serving_max,
             int(str(values["minNodes"])),
+            int(str(values["diskSizeGb"])),
         ),
     ]
 
@@ -74,8 +82,9 @@ def stack_pools() -> list[Pool]:
     return [*system_and_serving_pools(project_defaults(), full_size=True), load_pool]
 
 
-def allocatable(machine_type: str) -> dict[str, str]:
-    """CPU and memory a node of this type offers pods on GKE, as Kubernetes quantities."""
+def allocatable(machine_type: str, disk_gb: int = SMALL_POOL_DISK_GB) -> dict[str, str]:
+    """CPU, memory and ephemeral storage a node of this type and boot disk offers pods on GKE, as Kubernetes
+    quantities."""
     capacity = node_capacity(machine_type)
     if capacity is None:
         capacity = NodeCapacity(machine_type, 2, Decimal(SHARED_CORE_MEMORY_GIB[machine_type]) * 2**30)
@@ -83,12 +92,17 @@ def allocatable(machine_type: str) -> dict[str, str]:
     else:
         cpu = capacity.allocatable_cpu
     memory_mib = int(capacity.allocatable_memory_bytes / MIB)
-    return {"cpu": f"{int(cpu * 1000)}m", "memory": f"{memory_mib}Mi", "pods": MAX_PODS}
+    return {
+        "cpu": f"{int(cpu * 1000)}m",
+        "memory": f"{memory_mib}Mi",
+        "ephemeral-storage": str(EPHEMERAL_BYTES_PER_100_GB * disk_gb // 100),
+        "pods": MAX_PODS,
+    }
 
 
 def node_manifest(pool: Pool, index: int) -> client.V1Node:
     name = f"{pool.name}-{index}"
-    resources = allocatable(pool.machine_type)
+    resources = allocatable(pool.machine_type, pool.disk_gb)
     taints = [client.V1Taint(key=pool.taint[0], value=pool.taint[1], effect="NoSchedule")] if pool.taint else None
     return client.V1Node(
         metadata=client.V1ObjectMeta(

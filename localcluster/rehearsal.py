@@ -23,7 +23,7 @@ from loadtest.watch import Watcher
 from localcluster.autoscaler_model import Rules
 from localcluster.cloud import Cloud, Delays, NodeRecord, PodRecord
 from localcluster.controlplane import ControlPlane
-from localcluster.engine import make_stack
+from localcluster.engine import engine_stopped_if_interrupted, make_stack
 from localcluster.load_model import LoadModel
 from localcluster.nodes import Pool, allocatable, create_nodes, system_and_serving_pools
 from localcluster.stack_settings import kubernetes_config
@@ -142,7 +142,7 @@ def run_once(
             try:
                 say(f"[{label}] deploying the stack through the engine (its output: {report_dir / 'engine.log'})")
                 stack = make_stack("rehearsal", root / "engine", kubernetes_config(values, plane.kubeconfig))
-                with (report_dir / "engine.log").open("a") as log:
+                with (report_dir / "engine.log").open("a") as log, engine_stopped_if_interrupted(plane.pids()):
                     stack.up(on_output=lambda line: log.write(line))
                 # The load starts on the stack at rest: its spare's node booted, every pod running.
                 settle(api, namespace, plan.delays.node_boot + plan.delays.image_pull + 60)

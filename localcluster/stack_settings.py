@@ -4,6 +4,7 @@ the CLI hands them over), a SETTING=VALUE change, and the existing-cluster stack
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import yaml
@@ -47,3 +48,11 @@ def local_cluster_settings(kubeconfig: Path) -> dict[str, object]:
     which carry the labels and taints of the stack's GKE pools (without gkeNodePools a serving replica stays
     Pending: "untolerated taint")."""
     return {"kubeconfig": str(kubeconfig), "gkeNodePools": True}
+
+
+def config_hints(kubeconfig: Path, stack: str) -> list[str]:
+    """The `pulumi config set` lines that point a stack at the local control plane, as a user pastes them."""
+    return [
+        f"pulumi config set {key} {json.dumps(value) if isinstance(value, bool) else value} --stack {stack}"
+        for key, value in local_cluster_settings(kubeconfig).items()
+    ]

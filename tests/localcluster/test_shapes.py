@@ -9,8 +9,15 @@ from localcluster.nodes import allocatable, node_manifest, stack_pools
 
 def test_nodes_offer_what_gke_leaves_to_pods() -> None:
     # GKE's allocatable tables: 4 vCPU keep 80m, 15 GiB keep 2.55 GiB plus the 100 MiB eviction threshold.
-    assert allocatable("n1-standard-4") == {"cpu": "3920m", "memory": "12700Mi", "pods": "110"}
+    assert allocatable("n1-standard-4", 100) == {
+        "cpu": "3920m",
+        "memory": "12700Mi",
+        "ephemeral-storage": "47060071478",
+        "pods": "110",
+    }
     assert allocatable("e2-medium")["cpu"] == "940m"
+    # The system and load pools' 30 GB disks hold the few GiB their pods request.
+    assert int(allocatable("e2-standard-2")["ephemeral-storage"]) > 10 * 2**30
 
 
 def test_the_pools_are_the_stacks_at_their_largest() -> None:
@@ -18,6 +25,7 @@ def test_the_pools_are_the_stacks_at_their_largest() -> None:
     defaults = project_defaults()
     serving = pools[str(defaults["nodePoolName"])]
     assert (serving.machine_type, serving.nodes) == (defaults["machineType"], defaults["maxNodes"])
+    assert serving.disk_gb == defaults["diskSizeGb"]
     assert serving.taint is not None and serving.taint[0] == SERVING_TAINT_KEY
     assert pools[SYSTEM_POOL_NAME].taint is None
     assert pools[LOAD_POOL_NAME].taint is not None
