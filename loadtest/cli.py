@@ -65,11 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_target_arguments(parser)
-    add_options(parser, STEP_OPTIONS, "load steps (default: the lab's 2, 4, ... 22 users, 60 s each)")
-    constant = parser.add_argument_group("constant load (instead of steps)")
-    constant.add_argument("--users", type=int, metavar="N", help="run N users at once; needs --run-time")
-    constant.add_argument("--run-time", metavar="TIME", help="how long the constant load runs: 20s, 5m, 1h30m")
-    parser.add_argument("--spawn-rate", type=float, metavar="R", help=SPAWN_RATE_HELP)
+    load = add_options(
+        parser,
+        STEP_OPTIONS,
+        "load: steps (default: the lab's 2, 4, ... 22 users, 60 s each), or a constant load with --users",
+    )
+    load.add_argument("--users", type=int, metavar="N", help="run N users at once instead of steps; needs --run-time")
+    load.add_argument("--run-time", metavar="TIME", help="how long the constant load runs: 20s, 5m, 1h30m")
+    load.add_argument("--spawn-rate", type=float, metavar="R", help=SPAWN_RATE_HELP)
     add_options(parser, REQUEST_OPTIONS, "request")
     add_options(parser, VERDICT_OPTIONS, "verdict")
     output = parser.add_argument_group("output and scale")

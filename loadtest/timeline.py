@@ -81,7 +81,9 @@ def key_moments(samples: list[Sample]) -> list[Moment]:
     moments: list[Moment] = []
     asked_at: dict[int, float] = {}
     for previous, sample in itertools.pairwise(samples):
-        for replica in range(previous.hpa_desired_replicas + 1, sample.hpa_desired_replicas + 1):
+        # Desired 0 is an HPA that has not synced yet: its first sync names the replicas already there, no new ask.
+        baseline = previous.hpa_desired_replicas or previous.ready_replicas
+        for replica in range(baseline + 1, sample.hpa_desired_replicas + 1):
             asked_at[replica] = sample.time
             moments.append(Moment(sample.time, f"replica {replica} asked for by the HPA"))
         if sample.hpa_desired_replicas < previous.hpa_desired_replicas:
@@ -89,9 +91,10 @@ def key_moments(samples: list[Sample]) -> list[Moment]:
         for replica in range(previous.ready_replicas + 1, sample.ready_replicas + 1):
             waited = f" ({sample.time - asked_at[replica]:.0f} s after it was asked for)" if replica in asked_at else ""
             moments.append(Moment(sample.time, f"replica {replica} ready{waited}"))
-        if sample.nodes > previous.nodes:
-            moments.append(Moment(sample.time, f"node joined: {sample.nodes} node(s)"))
-        elif sample.nodes < previous.nodes:
+        # A node joins when it is Ready, not when its object appears while it boots.
+        if sample.ready_nodes > previous.ready_nodes:
+            moments.append(Moment(sample.time, f"node joined: {sample.ready_nodes} node(s) ready"))
+        if sample.nodes < previous.nodes:
             moments.append(Moment(sample.time, f"node left: {sample.nodes} node(s)"))
     return moments
 

@@ -230,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help="stop by itself after this long, plus at most one sample's deadline "
-        f"({SAMPLE_DEADLINE_READS} x --interval) when the API is slow",
+        f"({SAMPLE_DEADLINE_READS} x --interval) when the API is slow (default: until Ctrl+C)",
     )
     parser.add_argument(
         "--report-dir",

@@ -89,7 +89,7 @@ def test_watch_samples_the_cluster_through_errors_and_reports_the_moments(cluste
     assert times == sorted(times) and times[-1] - times[0] >= 1.5
 
     assert "replica 2 asked for by the HPA" in run.stdout
-    assert "node joined: 2 node(s)" in run.stdout
+    assert "node joined: 2 node(s) ready" in run.stdout
     assert "replica 2 ready (" in run.stdout and "s after it was asked for)" in run.stdout
     assert (report_dir / "timeline.png").stat().st_size > 10_000
 
@@ -153,15 +153,18 @@ def test_watch_without_a_cluster_says_what_to_pass(tmp_path):
     assert "Cannot load the kubeconfig" in run.stderr
 
 
-def sample(at, desired, ready, nodes, pending=0):
+def sample(at, desired, ready, nodes, pending=0, ready_nodes=None):
     reasons = "Unschedulable:1" if pending else ""
-    return Sample(at, desired, desired, 60, 60, ready, ready, pending, reasons, nodes, nodes)
+    ready_nodes = nodes if ready_nodes is None else ready_nodes
+    return Sample(at, desired, desired, 60, 60, ready, ready, pending, reasons, nodes, ready_nodes)
 
 
 RECORDED = [
+    sample(95, 0, 1, 1),  # the HPA before its first sync
     sample(100, 1, 1, 1),
     sample(105, 2, 1, 1, pending=1),
     sample(110, 3, 1, 1, pending=2),
+    sample(150, 3, 1, 2, pending=2, ready_nodes=1),  # a node registered, still booting
     sample(200, 3, 2, 2, pending=1),
     sample(230, 3, 3, 3),
     sample(600, 1, 1, 3),
@@ -175,9 +178,9 @@ def test_key_moments_follow_the_timeline():
         (105, "replica 2 asked for by the HPA"),
         (110, "replica 3 asked for by the HPA"),
         (200, "replica 2 ready (95 s after it was asked for)"),
-        (200, "node joined: 2 node(s)"),
+        (200, "node joined: 2 node(s) ready"),
         (230, "replica 3 ready (120 s after it was asked for)"),
-        (230, "node joined: 3 node(s)"),
+        (230, "node joined: 3 node(s) ready"),
         (600, "HPA scaled down to 1 replica(s)"),
         (1200, "node left: 2 node(s)"),
     ]
@@ -211,7 +214,7 @@ def test_timeline_csv_holds_every_field_of_every_sample(tmp_path):
     writer.close()
     rows = csv_rows(tmp_path / "timeline.csv")
     assert [float(row["time"]) for row in rows] == [sample.time for sample in RECORDED]
-    assert rows[2] == {
+    assert rows[3] == {
         "time": "110.000",
         "hpa_current_replicas": "3",
         "hpa_desired_replicas": "3",
