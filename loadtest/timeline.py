@@ -135,10 +135,19 @@ def timeline_start(samples: list[Sample], load: list[LoadPoint]) -> float:
     return min([sample.time for sample in samples] + [point.time for point in load])
 
 
+CHART_TITLE = "TF Serving under load: users, latency, CPU, replicas and nodes"
+
+
 def render_chart(
-    samples: list[Sample], load: list[LoadPoint], path: Path, failures: list[FailedSample] | None = None
+    samples: list[Sample],
+    load: list[LoadPoint],
+    path: Path,
+    failures: list[FailedSample] | None = None,
+    title: str = CHART_TITLE,
+    subtitle: str = "",
 ) -> list[str]:
-    """Draw the load (when there is any) and the cluster on one time axis; return the labels of the series drawn."""
+    """Draw the load (when there is any) and the cluster on one time axis; return the labels of the series drawn.
+    A subtitle says what the figures come from where that is not plain (a rehearsal's played and real parts)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,7 +241,7 @@ def render_chart(
         axis.grid(alpha=0.3)
     for axis in (replicas_axis, nodes_axis):
         axis.yaxis.get_major_locator().set_params(integer=True)
-    figure.suptitle("TF Serving under load: users, latency, CPU, replicas and nodes")
+    figure.suptitle(f"{title}\n{subtitle}" if subtitle else title, fontsize=10 if subtitle else None)
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return labels

@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass
 
 from infra.cost import MACHINE_PRICES
+from localcluster.autoscaler_model import Rules
 from localcluster.rehearsal import RunResult, at_rest
 
 INJECTED = ("node boot", "image pull", "model load", "probes")
@@ -138,8 +139,13 @@ def table(runs: list[RunSummary]) -> str:
         replicas = "; ".join(_replica(r) for r in run.replicas) or "none asked for"
         rest = f"{run.at_rest_after:.0f} s" if run.at_rest_after is not None else "not within the watch"
         cost = f"${run.cost_usd:.3f}" if run.cost_usd is not None else "no price"
+        nodes = f"{run.nodes_added}, {run.nodes_removed}"
+        if run.nodes_added and not run.nodes_removed and run.at_rest_after is None:
+            # Not "0": removal cannot show in a watch shorter than the autoscaler's wait.
+            wait = Rules().unneeded_time / 60
+            nodes = f"{run.nodes_added}, none within the watch (a node goes after {wait:.0f} min unneeded)"
         rows.append(
-            f"| {run.label} | {replicas} | {run.nodes_added}, {run.nodes_removed} | {run.seconds_over_target:.0f} s "
+            f"| {run.label} | {replicas} | {nodes} | {run.seconds_over_target:.0f} s "
             f"| {rest} | {run.node_hours:.2f} | {cost} |"
         )
     return "\n".join(rows)

@@ -10,21 +10,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from localcluster.rehearsal import RunResult
+from localcluster.rehearsal import PLAYED_AND_REAL, RunResult
 
 COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
-SUBTITLE = (
-    "Played: the load and its CPU (load model, benchmark figures), node boot, image pull, model load (injected), "
-    "nodes added and removed (a model of cluster-autoscaler).\nReal: metrics-server's CPU from kwok's usage "
-    "emulation, the HPA's decisions, the scheduler and its preemption, the Deployment and ReplicaSet controllers."
-)
 
 
 def render(runs: list[RunResult], users: list[tuple[float, float]], path: Path, title: str) -> None:
     """Users of the load (seconds, users), then each run's CPU against the HPA's target, replicas and nodes."""
     figure, (load_axis, cpu_axis, replica_axis, node_axis) = plt.subplots(4, 1, sharex=True, figsize=(11, 10))
     figure.suptitle(f"{title}\n", fontsize=12)
-    figure.text(0.5, 0.935, SUBTITLE, ha="center", va="top", fontsize=7.5, color="dimgray")
+    figure.text(0.5, 0.935, PLAYED_AND_REAL, ha="center", va="top", fontsize=7.5, color="dimgray")
     load_axis.plot([t for t, _ in users], [u for _, u in users], color="black", label="users")
     load_axis.set_ylabel("users")
     for index, run in enumerate(runs):

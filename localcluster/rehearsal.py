@@ -30,6 +30,12 @@ from localcluster.stack_settings import kubernetes_config
 from localcluster.usage_writer import UsageWriter
 
 SERVING_POD = {"app.kubernetes.io/component": COMPONENT}
+# What a rehearsal's charts show, and where each part comes from.
+PLAYED_AND_REAL = (
+    "Played: the load and its CPU (load model, benchmark figures), node boot, image pull, model load (injected), "
+    "nodes added and removed (a model of cluster-autoscaler).\nReal: metrics-server's CPU from kwok's usage "
+    "emulation, the HPA's decisions, the scheduler and its preemption, the Deployment and ReplicaSet controllers."
+)
 # After the load, how long to wait at most for the stack to be back at rest: the HPA's 5-minute downscale
 # stabilization, then the autoscaler's 10 minutes of an unneeded node, and a few scans.
 AT_REST_WITHIN_SECONDS = 1200.0
@@ -183,7 +189,13 @@ def run_once(
                 cloud.stop()
                 usage.stop()
     # The watcher drew the cluster and printed the key moments; the chart gets the load it was driven by.
-    render_chart(result.samples, load_points(plan.model, started), report_dir / TIMELINE_PNG)
+    render_chart(
+        result.samples,
+        load_points(plan.model, started),
+        report_dir / TIMELINE_PNG,
+        title=f"Rehearsal run {label}: users, requests/s, CPU, replicas and nodes",
+        subtitle=PLAYED_AND_REAL,
+    )
     return result
 
 

@@ -3,6 +3,8 @@ injected delays took; node-hours and their cost; the table."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from loadtest.timeline import Sample
 from localcluster.cloud import NodeRecord, PodRecord
 from localcluster.comparison import new_replicas, node_hours_and_cost, summarize, table
@@ -73,3 +75,10 @@ def test_the_table_shows_each_part_and_when_the_stack_was_back_at_rest() -> None
     assert table([summary]).splitlines()[2] == (
         "| dev | asked at 100 s: 180 s = 32 + 8 + 140 | 1, 1 | 200 s | 800 s | 1.11 | $0.163 |"
     )
+
+
+def test_a_watch_too_short_for_scale_down_says_so_instead_of_none_removed() -> None:
+    summary = dataclasses.replace(summarize(run()), nodes_removed=0, at_rest_after=None)
+    row = table([summary]).splitlines()[2]
+    assert "| 1, none within the watch (a node goes after 10 min unneeded) |" in row
+    assert "| not within the watch |" in row
