@@ -111,20 +111,27 @@ def serving_nodes_at_rest(cluster: ClusterSettings, serving: ServingSettings) ->
 
 def cost_inputs(cluster: ClusterSettings, serving: ServingSettings) -> CostInputs:
     """The stack's pools as the price table sees them."""
+    serving_pool = PoolCost(
+        cluster.machine_type,
+        cluster.accelerator,
+        cluster.spot_nodes,
+        cluster.disk_size_gb,
+        serving_nodes_at_rest(cluster, serving),
+        cluster.max_nodes,
+    )
+    return stack_pools(serving_pool, cluster.system_machine_type, cluster.load_generator_nodes, cluster.private_nodes)
+
+
+def stack_pools(serving: PoolCost, system_machine_type: str, load_generator_nodes: int, private: bool) -> CostInputs:
+    """Every pool the stack has around its serving pool: the system pool (one node at rest, two at most) and the
+    load-generator pool (none at rest). A capacity plan (loadtest/plan.py) prices its serving pool with this too."""
     return CostInputs(
         pools=(
-            PoolCost(cluster.system_machine_type, None, False, SMALL_POOL_DISK_GB, 1, SYSTEM_POOL_MAX_NODES),
-            PoolCost(
-                cluster.machine_type,
-                cluster.accelerator,
-                cluster.spot_nodes,
-                cluster.disk_size_gb,
-                serving_nodes_at_rest(cluster, serving),
-                cluster.max_nodes,
-            ),
-            PoolCost(LOAD_POOL_MACHINE_TYPE, None, False, SMALL_POOL_DISK_GB, 0, cluster.load_generator_nodes),
+            PoolCost(system_machine_type, None, False, SMALL_POOL_DISK_GB, 1, SYSTEM_POOL_MAX_NODES),
+            serving,
+            PoolCost(LOAD_POOL_MACHINE_TYPE, None, False, SMALL_POOL_DISK_GB, 0, load_generator_nodes),
         ),
-        public_nodes=not cluster.private_nodes,
+        public_nodes=not private,
     )
 
 

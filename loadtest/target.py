@@ -43,6 +43,18 @@ def project_defaults() -> dict[str, object]:
     return {key: spec["default"] for key, spec in project["config"].items() if "default" in spec}
 
 
+def stack_settings(stack: str) -> dict[str, object]:
+    """A stack's settings as the CLI hands them over: Pulumi.yaml's defaults, then Pulumi.<stack>.yaml's values of
+    this project (short keys)."""
+    values = project_defaults()
+    declared = (yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}).get("config") or {}
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
+    for key, value in declared.items():
+        if key.startswith(f"{project}:"):
+            values[key.split(":", 1)[1]] = value
+    return values
+
+
 HOST_INSTEAD = "--host http://<external-ip>:8501"
 
 

@@ -6,6 +6,7 @@ import csv
 import itertools
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 TIMELINE_CSV = "timeline.csv"
 TIMELINE_PNG = "timeline.png"
@@ -33,6 +34,21 @@ class Sample:
 
 
 COLUMNS = [field.name for field in fields(Sample)]
+
+
+def read_timeline(path: Path) -> list[Sample]:
+    """timeline.csv as TimelineWriter wrote it; an empty cell of an optional column is None."""
+    with path.open(newline="") as file:
+        return [
+            Sample(**{field.name: _cell(row[field.name], str(field.type)) for field in fields(Sample)})
+            for row in csv.DictReader(file)
+        ]
+
+
+def _cell(text: str, kind: str) -> Any:
+    if text == "" and kind.endswith("| None"):
+        return None
+    return {"int": int, "float": float, "str": str}[kind.split(" |")[0]](text)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from pathlib import Path
 from kubernetes import config
 from kubernetes.client.exceptions import ApiException
 
+from loadtest.target import stack_settings
 from localcluster.build import BuildError
 from localcluster.controlplane import ControlPlane
 from localcluster.engine import REPO
 from localcluster.first_run import EngineError, FirstRun, run
 from localcluster.nodes import create_nodes, stack_pools
 from localcluster.processes import ControlPlaneError
-from localcluster.stack_settings import config_hints, parse_change, stack_values
+from localcluster.stack_settings import config_hints, parse_change
 from localcluster.versions import COLD_BUILD_MINUTES
 
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 def first_run_plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> FirstRun:
     if not (REPO / f"Pulumi.{args.stack}.yaml").is_file():
         parser.error(f"--stack {args.stack}: there is no Pulumi.{args.stack}.yaml in {REPO}")
-    values = stack_values(args.stack)
+    values = stack_settings(args.stack)
     for text in args.settings:
         try:
             key, value = parse_change(text, values)

@@ -23,6 +23,7 @@ from pulumi import automation as auto
 
 from loadtest.logs import show_logs
 from loadtest.options import STEP_OPTIONS, add_options, positive, step_load
+from loadtest.target import stack_settings
 from localcluster.build import BuildError, build, cache_root
 from localcluster.cloud import Delays
 from localcluster.comparison import COLUMNS, RunSummary, summarize, table
@@ -31,7 +32,7 @@ from localcluster.controlplane import ControlPlaneError
 from localcluster.engine import REPO
 from localcluster.load_model import MEASURED, LoadModel
 from localcluster.rehearsal import Rehearsal, RunResult, run_once
-from localcluster.stack_settings import parse_change, stack_values
+from localcluster.stack_settings import parse_change
 
 COMPARISON_PNG = "comparison.png"
 COMPARISON_MD = "comparison.md"
@@ -99,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (REPO / f"Pulumi.{args.stack}.yaml").is_file():
         parser.error(f"--stack {args.stack}: there is no Pulumi.{args.stack}.yaml in {REPO}")
-    values = stack_values(args.stack)
+    values = stack_settings(args.stack)
     variants = [(args.stack, values)]
     if args.change:
         try:

@@ -7,22 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
-
 from infra.existing_settings import EXISTING_CLUSTER_ONLY_SETTINGS, GKE_ONLY_SETTINGS
-from infra.settings import project_defaults
-from localcluster.engine import PROJECT, REPO
-
-
-def stack_values(stack: str) -> dict[str, object]:
-    """The stack's settings as the CLI would hand them over: Pulumi.yaml's defaults, then Pulumi.<stack>.yaml."""
-    values = dict(project_defaults())
-    stack_file = REPO / f"Pulumi.{stack}.yaml"
-    declared = (yaml.safe_load(stack_file.read_text()) or {}).get("config") or {}
-    for key, value in declared.items():
-        if key.startswith(f"{PROJECT}:"):
-            values[key.split(":", 1)[1]] = value
-    return values
 
 
 def parse_change(text: str, values: dict[str, object]) -> tuple[str, str]:

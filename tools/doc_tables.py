@@ -5,13 +5,16 @@
 
 - docs/settings.md: every setting of Pulumi.yaml (type, default, description) with its bounds from
   infra/settings_bounds.py, which validation reads too;
-- docs/local-cluster.md: the tools the local control plane builds, from localcluster/versions.py.
+- docs/local-cluster.md: the tools the local control plane builds, from localcluster/versions.py;
+- docs/plan.md: the worked example, `python -m loadtest.plan`'s output for the run recorded in
+  tests/loadtest/fixtures/plan-run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from infra.settings_bounds import bounds_text  # noqa: E402 - after the repository is importable
+from loadtest.capacity import from_run  # noqa: E402
+from loadtest.plan import report  # noqa: E402
+from loadtest.planning import Stack, make_plan  # noqa: E402
+from loadtest.target import stack_settings  # noqa: E402
 from localcluster.versions import TOOLS, Tool  # noqa: E402
 
 
@@ -82,9 +89,28 @@ def tools_table() -> str:
     return "\n".join(rows)
 
 
+PLAN_EXAMPLE = ("tests/loadtest/fixtures/plan-run", 50.0, 4.0)
+
+
+def plan_example() -> str:
+    """What `python -m loadtest.plan --from <the recorded run> --rps 50 --p95 4` prints, run from the repository."""
+    folder, rps, p95 = PLAN_EXAMPLE
+    stack = Stack.from_settings(stack_settings("dev"))
+    previous = Path.cwd()
+    os.chdir(REPO)
+    try:
+        capacity = from_run(Path(folder), stack.cpu_request)
+    finally:
+        os.chdir(previous)
+    plan = make_plan(capacity, rps, p95, stack)
+    command = f"$ .venv/bin/python -m loadtest.plan --from {folder} --rps {rps:g} --p95 {p95:g}"
+    return f"```\n{command}\n{report(capacity, plan, stack, rps, p95, 'dev')}\n```"
+
+
 TABLES = (
     Table(REPO / "docs" / "settings.md", "settings table", "Pulumi.yaml and infra/settings_bounds.py", settings_table),
     Table(REPO / "docs" / "local-cluster.md", "tools table", "localcluster/versions.py", tools_table),
+    Table(REPO / "docs" / "plan.md", "worked example", "loadtest/plan.py and its recorded run", plan_example),
 )
 
 

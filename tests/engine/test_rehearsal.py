@@ -17,13 +17,13 @@ from kubernetes import client
 
 from infra.warm_capacity import PLACEHOLDER_NAME
 from loadtest.shape import StepLoad
+from loadtest.target import stack_settings
 from localcluster.autoscaler_model import Rules
 from localcluster.cloud import Delays
 from localcluster.comparison import summarize
 from localcluster.engine import REPO
 from localcluster.load_model import LoadModel
 from localcluster.rehearsal import Rehearsal, run_once
-from localcluster.stack_settings import stack_values
 
 pytestmark = pytest.mark.timeout(600)
 NODE_BOOT = 30.0
@@ -49,7 +49,7 @@ def test_a_spare_replica_serves_at_once_and_the_stack_scales_back_to_rest(tmp_pa
             if event.reason == "Preempted":
                 preempted.append(event.involved_object.name or "")
 
-    result = run_once("test", {**stack_values("dev"), "spareReplicas": 1}, plan, tmp_path, read_events)
+    result = run_once("test", {**stack_settings("dev"), "spareReplicas": 1}, plan, tmp_path, read_events)
 
     # The HPA asked for a second replica, having read the CPU written for the first through metrics-server.
     assert result.rescales[0][1] == 2

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import runpy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,11 @@ def _config_text(value: Any) -> str:
     return str(value)
 
 
-def stack_config(stack: str, project_dir: Path = PROJECT_DIR, **overrides: Any) -> dict[str, str]:
-    """The config the CLI would hand the program for `stack`, plus gcp:project and overrides (short keys)."""
+def stack_config(
+    stack: str, project_dir: Path = PROJECT_DIR, settings: Mapping[str, object] | None = None, **overrides: Any
+) -> dict[str, str]:
+    """The config the CLI would hand the program for `stack`, plus gcp:project, then `settings` and `overrides`
+    (short keys of the project, or full keys such as gcp:project)."""
     project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text())
     name = project["name"]
     config: dict[str, str] = {}
@@ -57,7 +61,7 @@ def stack_config(stack: str, project_dir: Path = PROJECT_DIR, **overrides: Any) 
     for key, value in (stack_file.get("config") or {}).items():
         config[key] = _config_text(value)
     config.setdefault("gcp:project", TEST_PROJECT_ID)
-    for key, value in overrides.items():
+    for key, value in {**(settings or {}), **overrides}.items():
         full_key = key if ":" in key else f"{name}:{key}"
         config[full_key] = _config_text(value)
     return config

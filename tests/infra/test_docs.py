@@ -20,6 +20,7 @@ PARSERS = {
     "loadtest": "loadtest.cli",
     "loadtest.predict": "loadtest.predict",
     "loadtest.watch": "loadtest.watch",
+    "loadtest.plan": "loadtest.plan",
     "localcluster": "localcluster.__main__",
     "localcluster.rehearse": "localcluster.rehearse",
     "localcluster.build": "localcluster.build",
@@ -136,3 +137,11 @@ def test_the_checkov_exceptions_listed_are_the_annotations():
                 if key.startswith("checkov.io/skip"):
                     annotated.add((resource.type.rsplit(":", 1)[-1], name, value.split("=", 1)[0]))
     assert documented == annotated
+
+
+def test_the_plan_pages_worked_arithmetic_is_the_tools_output():
+    """The figures docs/plan.md spells out are those of its generated example (tools/doc_tables.py checks that)."""
+    text = (PROJECT_DIR / "docs" / "plan.md").read_text()
+    prose, example = text.split("<!-- worked example: generated", 1)
+    for figure in ("6.00 requests/s", "0.300 CPU-s a request", "9 replicas", "$2.16", "$11.98"):
+        assert figure in prose.split("## A worked example", 1)[1] and figure in example, figure

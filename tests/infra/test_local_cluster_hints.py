@@ -39,9 +39,7 @@ def pasted(kubeconfig: Path) -> dict[str, str]:
 
 def test_the_printed_settings_place_every_serving_pod_on_a_simulated_node(cluster: ClusterDouble, tmp_path: Path):
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig.yaml", cluster.url)
-    config = stack_config("existing")
-    config.update({f"tfserving-gke:{key}": value for key, value in pasted(kubeconfig).items()})
-    deployment = run_program(config, stack="existing")
+    deployment = run_program(stack_config("existing", settings=pasted(kubeconfig)), stack="existing")
     pod = deployment.named("kubernetes:apps/v1:Deployment", "serving-deployment").inputs["spec"]["template"]["spec"]
     serving_pool = next(pool for pool in stack_pools() if pool.name == project_defaults()["nodePoolName"])
     node = node_manifest(serving_pool, 0)

@@ -40,9 +40,7 @@ def test_a_stack_named_with_capitals_deploys_with_a_valid_bucket():
 
 def test_a_domain_scoped_project_is_accepted_and_named_without_its_domain():
     project = "example.com:my-proj"
-    config = stack_config("dev")
-    config["gcp:project"] = project
-    deployment = run_program(config)
+    deployment = run_program(stack_config("dev", settings={"gcp:project": project}))
     assert project_name(project) == "my-proj"
     assert deployment.one("gcp:storage/bucket:Bucket").inputs["name"] == "my-proj-bucket"
     cluster = deployment.one("gcp:container/cluster:Cluster").inputs

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from infra.existing_settings import GKE_ONLY_SETTINGS
+from loadtest.target import stack_settings
 from localcluster.rehearsal import pools, resting_nodes
-from localcluster.stack_settings import kubernetes_config, parse_change, stack_values
+from localcluster.stack_settings import kubernetes_config, parse_change
 
 
 def test_the_stacks_gke_settings_shape_the_pools_and_the_rest_goes_to_the_stack(tmp_path: Path) -> None:
-    values = stack_values("prod")
+    values = stack_settings("prod")
     system, serving = pools(values)
     assert (serving.name, serving.machine_type, serving.nodes, serving.max_nodes) == (
         "serving-n2",
@@ -31,7 +32,7 @@ def test_the_stacks_gke_settings_shape_the_pools_and_the_rest_goes_to_the_stack(
 
 
 def test_a_change_must_name_a_setting() -> None:
-    values = stack_values("dev")
+    values = stack_settings("dev")
     assert parse_change("spareReplicas=1", values) == ("spareReplicas", "1")
     with pytest.raises(argparse.ArgumentTypeError, match=re.escape("SETTING=VALUE with a setting of Pulumi.yaml")):
         parse_change("spare=1", values)
@@ -61,7 +62,7 @@ def test_bad_options_are_refused_in_one_line_before_anything_starts(args: list[s
 
 
 def test_the_stack_at_rest_keeps_its_minimum_replicas_and_spares_on_the_fewest_nodes() -> None:
-    dev = stack_values("dev")
+    dev = stack_settings("dev")
     (_, serving) = pools(dev)
     assert resting_nodes(dev, serving) == 1
     assert resting_nodes({**dev, "spareReplicas": 1}, serving) == 2, "one replica per n1-standard-4, one spare"
