@@ -33,22 +33,13 @@ def service_account_key(pki: Path) -> Path:
 def client_ca(pki: Path) -> Path:
     ca, key = pki / "client-ca.crt", pki / "client-ca.key"
     if not ca.exists():
-        _openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            DAYS,
-            "-subj",
-            "/CN=client-ca",
-            "-keyout",
-            str(key),
-            "-out",
-            str(ca),
-        )
+        _self_signed_ca("client-ca", key, ca)
     return ca
+
+
+def _self_signed_ca(name: str, key: Path, cert: Path) -> None:
+    request = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", DAYS, "-subj", f"/CN={name}"]
+    _openssl(*request, "-keyout", str(key), "-out", str(cert))
 
 
 @dataclass(frozen=True)
@@ -63,21 +54,7 @@ def front_proxy(pki: Path) -> FrontProxy:
     ca, ca_key = pki / "front-proxy-ca.crt", pki / "front-proxy-ca.key"
     cert, key, request = pki / "front-proxy-client.crt", pki / "front-proxy-client.key", pki / "front-proxy-client.csr"
     if not cert.exists():
-        _openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            DAYS,
-            "-subj",
-            "/CN=front-proxy-ca",
-            "-keyout",
-            str(ca_key),
-            "-out",
-            str(ca),
-        )
+        _self_signed_ca("front-proxy-ca", ca_key, ca)
         _openssl(
             "req",
             "-newkey",

@@ -1,6 +1,18 @@
+from collections.abc import Iterator
+
 import pytest
 
+from tests.infra.cluster_double import ClusterDouble
 from tests.infra.harness import Deployment, run_program, stack_config
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ClusterDouble]:
+    """The cluster a kubeconfig of the existing-cluster stack reaches: empty, unless a test puts objects in it."""
+    double = ClusterDouble()
+    double.start()
+    yield double
+    double.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,15 +18,6 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PRIORITY_CLASS = "kubernetes:scheduling.k8s.io/v1:PriorityClass"
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ClusterDouble]:
-    """The cluster the kubeconfig reaches: empty, unless a test puts objects in it."""
-    double = ClusterDouble()
-    double.start()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
 def kubeconfig(cluster: ClusterDouble, tmp_path: Path) -> Iterator[Path]:
     yield write_kubeconfig(tmp_path / "config", cluster.url)

@@ -4,10 +4,8 @@ serving pool's labels and taint, and every resource its containers request (CPU,
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from kubernetes.utils.quantity import parse_quantity
 
 from infra.settings import project_defaults
@@ -15,14 +13,6 @@ from localcluster.nodes import node_manifest, stack_pools
 from localcluster.stack_settings import config_hints
 from tests.infra.cluster_double import ClusterDouble, write_kubeconfig
 from tests.infra.harness import run_program, stack_config
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[ClusterDouble]:
-    double = ClusterDouble()
-    double.start()
-    yield double
-    double.stop()
 
 
 def pasted(kubeconfig: Path) -> dict[str, str]:
