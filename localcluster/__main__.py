@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.dir is not None and args.dir.is_dir() and any(args.dir.iterdir()):
+        # A control plane's data there would be started again, with nodes and objects of a run that has ended.
+        parser.error(f"--dir {args.dir} is not empty: give a new or empty folder for this run's data and logs")
     try:
         if args.command == "up":
             return run(first_run_plan(parser, args), say)
