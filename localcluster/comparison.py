@@ -1,27 +1,35 @@
 """What a rehearsal run did, and runs side by side: a table whose every figure says where it comes from, and a chart.
 
-Each new replica's way from "the HPA asked" to "Ready" is split three ways: what was injected (node boot, image
-pull, model load, the probes' schedule: cloud.py's delays, not measured), what the model of cluster-autoscaler
-took (its scan), and the rest, which Kubernetes' own controllers decided (the HPA's sync and its decision from
-metrics-server's numbers, the scheduler, preemption): only that part is measured here.
+Before each new replica is asked for, the HPA reacts: from when the load model's CPU needed it to the HPA's ask
+(metrics-server's scrapes, the HPA's sync and decision: measured). Its way from "the HPA asked" to "Ready" is then
+split three ways: what was injected (node boot, image pull, model load, the probes' schedule: cloud.py's delays,
+not measured), what the model of cluster-autoscaler took (its scan), and the rest, which Kubernetes' own
+controllers decided (the ReplicaSet, the scheduler, preemption): only that part is measured here.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 from infra.cost import MACHINE_PRICES
 from localcluster.autoscaler_model import Rules
+from localcluster.load_model import LoadModel
 from localcluster.rehearsal import RunResult, at_rest
 
 INJECTED = ("node boot", "image pull", "model load", "probes")
+# The HPA changes the replica count only when usage is off its target by more than this share (Kubernetes'
+# --horizontal-pod-autoscaler-tolerance default).
+HPA_TOLERANCE = 0.1
 
 
 @dataclass(frozen=True)
 class NewReplica:
     # Seconds since the load started.
     asked_at: float
+    # From when the load needed this replica to the HPA's ask (metrics-server's scrapes and the HPA's sync).
+    reaction: float | None
     # None: not Ready while watched.
     ready_after: float | None
     kubernetes: float | None
@@ -42,29 +50,47 @@ class RunSummary:
     cost_usd: float | None
 
 
+def needed_at(model: LoadModel, request_cores: float, target_percent: int, replicas: int, after: float) -> float | None:
+    """The first second after `after` (seconds since the load started) at which the load model's CPU passed what
+    `replicas` replicas take at the HPA's target and tolerance: the load needed one more. None: it never did."""
+    capacity = replicas * request_cores * target_percent / 100 * (1 + HPA_TOLERANCE)
+    second = math.floor(after) + 1
+    while second <= model.load.duration:
+        if model.cpu_cores(second) > capacity:
+            return float(second)
+        second += 1
+    return None
+
+
 def new_replicas(run: RunResult) -> tuple[NewReplica, ...]:
     """Each replica the HPA asked for during the run, matched in order with the serving pods made after the load
-    started; its timing from the autoscaler model's record of that pod."""
-    asks: list[float] = []
+    started; its timing from the autoscaler model's record of that pod, and the HPA's reaction from the load model."""
+    asks: list[tuple[float, float | None]] = []
     size = run.min_replicas
+    target = next((s.hpa_cpu_target_percent for s in run.samples if s.hpa_cpu_target_percent), None)
     for moment, new_size in run.rescales:
-        asks += [moment] * max(0, new_size - size)
+        needed = None
+        if run.model is not None and target and new_size > size:
+            after = max((asked for asked, _ in asks), default=run.load_started) - run.load_started
+            needed = needed_at(run.model, run.request_cores, target, size, after)
+        asks += [(moment, None if needed is None else moment - run.load_started - needed)] * max(0, new_size - size)
         size = new_size
     made = sorted(
         (record for name, record in run.pods.items() if "spare" not in name and record.created_at >= run.load_started),
         key=lambda record: record.created_at,
     )
     replicas = []
-    for index, asked in enumerate(asks):
+    for index, (asked, reaction) in enumerate(asks):
         record = made[index] if index < len(made) else None
         if record is None or record.ready_at > run.ended:
-            replicas.append(NewReplica(asked - run.load_started, None, None, None, None))
+            replicas.append(NewReplica(asked - run.load_started, reaction, None, None, None, None))
             continue
         total = record.ready_at - asked
         injected = sum(record.injected.get(name, 0.0) for name in INJECTED)
         replicas.append(
             NewReplica(
                 asked - run.load_started,
+                reaction,
                 total,
                 total - injected - record.autoscaler_wait,
                 record.autoscaler_wait,
@@ -120,10 +146,13 @@ def _seconds(value: float | None) -> str:
 
 
 def _replica(replica: NewReplica) -> str:
+    asked = f"asked at {replica.asked_at:.0f} s"
+    if replica.reaction is not None:
+        asked += f" ({replica.reaction:.0f} s after the load needed it)"
     if replica.ready_after is None:
-        return f"asked at {replica.asked_at:.0f} s, not Ready while watched"
+        return f"{asked}, not Ready while watched"
     return (
-        f"asked at {replica.asked_at:.0f} s: {replica.ready_after:.0f} s = {_seconds(replica.kubernetes)} + "
+        f"{asked}: {replica.ready_after:.0f} s = {_seconds(replica.kubernetes)} + "
         f"{_seconds(replica.autoscaler_model)} + {_seconds(replica.injected)}"
     )
 
@@ -152,11 +181,13 @@ def table(runs: list[RunSummary]) -> str:
 
 
 COLUMNS = """\
+- **after the load needed it**: from the second the load model's CPU passed what the replicas asked for so far take
+  at the HPA's target (plus its 10 % tolerance) to the HPA's ask: metrics-server's scrapes and the HPA's sync and
+  decision, measured (the load's CPU itself is the model's).
 - **asked → Ready**: from the HPA's SuccessfulRescale event to the replica's Ready, in seconds, split three ways:
-  **Kubernetes** (measured: the HPA's sync and decision after metrics-server's scrapes, the ReplicaSet, the
-  scheduler, preemption), **autoscaler model** (the model's scan before it asked for a node; a model of
-  cluster-autoscaler, not cluster-autoscaler) and **injected** (node boot, image pull, model load, probes: the
-  delays given, not measured).
+  **Kubernetes** (measured: the ReplicaSet, the scheduler, preemption), **autoscaler model** (the model's scan
+  before it asked for a node; a model of cluster-autoscaler, not cluster-autoscaler) and **injected** (node boot,
+  image pull, model load, probes: the delays given, not measured).
 - **over the HPA target**: seconds the HPA read the replicas' CPU above its target (metrics-server's numbers).
 - **back at rest**: from the load's end until the HPA was back at its minimum and the pool at its starting size.
 - **node-hours, cost**: every serving and system node from the load's start (or when it was asked for) to its

@@ -66,6 +66,9 @@ class RunResult:
     rescales: list[tuple[float, int]]
     min_replicas: int
     resting_nodes: int
+    # What the replicas' CPU followed, and one replica's CPU request in cores: when the load needed more replicas.
+    model: LoadModel | None = None
+    request_cores: float = 0.0
 
 
 def pools(values: dict[str, object]) -> list[Pool]:
@@ -182,6 +185,8 @@ def run_once(
                     rescales(api, namespace),
                     minimum,
                     resting,
+                    plan.model,
+                    float(parse_quantity(str(values["cpuRequest"]))),
                 )
                 if before_teardown is not None:
                     before_teardown(api)

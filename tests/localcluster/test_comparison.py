@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 
+from loadtest.shape import StepLoad
 from loadtest.timeline import Sample
 from localcluster.cloud import NodeRecord, PodRecord
-from localcluster.comparison import new_replicas, node_hours_and_cost, summarize, table
+from localcluster.comparison import needed_at, new_replicas, node_hours_and_cost, summarize, table
+from localcluster.load_model import LoadModel
 from localcluster.nodes import Pool
 from localcluster.rehearsal import RunResult
 
@@ -82,3 +84,16 @@ def test_a_watch_too_short_for_scale_down_says_so_instead_of_none_removed() -> N
     row = table([summary]).splitlines()[2]
     assert "| 1, none within the watch (a node goes after 10 min unneeded) |" in row
     assert "| not within the watch |" in row
+
+
+def test_the_hpas_reaction_runs_from_when_the_load_needed_a_replica_to_its_ask() -> None:
+    # 4, 8, 12 users at 0.2 CPU-s and one request a second each: 0.8, 1.6, 2.4 cores. One replica takes 3 CPUs
+    # x 60 % x 1.1 = 1.98 cores before the HPA moves, so the load needed a second one at 91 s, 9 s before the ask.
+    model = LoadModel(StepLoad(steps=4, step_seconds=45, step_users=4, spawn_rate=10), 0.2, 1.0)
+    assert needed_at(model, 3.0, 60, 1, after=0.0) == 91.0
+    assert needed_at(model, 3.0, 60, 4, after=0.0) is None, "four replicas take the whole load"
+    (replica,) = new_replicas(run(model=model, request_cores=3.0))
+    assert replica.reaction == 9.0
+    assert "asked at 100 s (9 s after the load needed it): 180 s" in table(
+        [summarize(run(model=model, request_cores=3.0))]
+    )
