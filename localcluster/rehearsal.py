@@ -18,6 +18,7 @@ from kubernetes.utils.quantity import parse_quantity
 from infra.node_fit import pods_per_node
 from infra.serving import APP_NAME, COMPONENT
 from loadtest.sampler import ClusterSampler, WatchTarget
+from loadtest.shape import StepLoad
 from loadtest.timeline import TIMELINE_PNG, LoadPoint, Sample, render_chart
 from loadtest.watch import Watcher
 from localcluster.autoscaler_model import Rules
@@ -166,13 +167,16 @@ def run_once(
                 )
                 started = usage.start()
                 minimum, resting = int(str(values["minReplicas"])), resting_nodes(values, serving)
+                phases = Phases(label, plan.model.load, started, say)
                 with Watcher(sampler, report_dir, plan.interval, load_end + plan.at_rest_within) as watcher:
 
                     def back_at_rest() -> bool:
+                        phases.announce(watcher.record.samples)
                         return at_rest(watcher.record.samples, started + load_end, minimum, resting)
 
                     if watcher.wait(until=back_at_rest):
                         raise KeyboardInterrupt
+                say(f"[{label}] {phases.ending(watcher.record.samples, minimum, resting)}; stopping the control plane")
                 result = RunResult(
                     label,
                     watcher.record.samples,
@@ -202,6 +206,35 @@ def run_once(
         subtitle=PLAYED_AND_REAL,
     )
     return result
+
+
+class Phases:
+    """One console line as each load step starts, and when the load is over, with the replicas and nodes then."""
+
+    def __init__(self, label: str, load: StepLoad, started: float, say: Callable[[str], None]):
+        self.label, self.load, self.started, self.say = label, load, started, say
+        self.step: int | None = -1
+
+    def announce(self, samples: list[Sample]) -> None:
+        step = self.load.step_at(time.time() - self.started)
+        if step == self.step:
+            return
+        self.step = step
+        now = (
+            f"{samples[-1].ready_replicas} replica(s) Ready, {samples[-1].nodes} node(s)"
+            if samples
+            else "no sample yet"
+        )
+        if step is None:
+            self.say(f"[{self.label}] load over; watching until back at rest ({now})")
+        else:
+            users = (step + 1) * self.load.step_users
+            self.say(f"[{self.label}] load step {step + 1} of {self.load.steps}: {users} users ({now})")
+
+    def ending(self, samples: list[Sample], minimum: int, resting: int) -> str:
+        if at_rest(samples, self.started + self.load.duration, minimum, resting):
+            return f"back at rest {samples[-1].time - self.started - self.load.duration:.0f} s after the load"
+        return "not back at rest within the watch"
 
 
 def load_points(model: LoadModel, start: float) -> list[LoadPoint]:

@@ -6,13 +6,16 @@ import argparse
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from infra.existing_settings import GKE_ONLY_SETTINGS
+from loadtest.shape import StepLoad
 from loadtest.target import stack_settings
-from localcluster.rehearsal import pools, resting_nodes
+from loadtest.timeline import Sample
+from localcluster.rehearsal import Phases, pools, resting_nodes
 from localcluster.stack_settings import kubernetes_config, parse_change
 
 
@@ -68,3 +71,16 @@ def test_the_stack_at_rest_keeps_its_minimum_replicas_and_spares_on_the_fewest_n
     assert resting_nodes({**dev, "spareReplicas": 1}, serving) == 2, "one replica per n1-standard-4, one spare"
     small = {**dev, "cpuRequest": "1", "memoryRequest": "1Gi", "spareReplicas": 2}
     assert resting_nodes(small, serving) == 1, "three small pods on one node"
+
+
+def test_the_console_gets_a_line_as_each_step_starts_and_when_the_load_is_over() -> None:
+    said: list[str] = []
+    load = StepLoad(steps=3, step_seconds=60, step_users=2)
+    phases = Phases("dev", load, time.time() - 65, said.append)
+    sample = Sample(0, 1, 1, 50, 60, 1, 1, 0, "", 2, 2)
+    phases.announce([sample])
+    phases.announce([sample])
+    assert said == ["[dev] load step 2 of 3: 4 users (1 replica(s) Ready, 2 node(s))"], "once a step"
+    phases.started -= 200
+    phases.announce([])
+    assert said[-1] == "[dev] load over; watching until back at rest (no sample yet)"
