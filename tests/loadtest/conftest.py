@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.cli import PROJECT_DIR, run_module
 
 
 @dataclass
@@ -52,25 +52,6 @@ def start_double() -> Iterator[Callable[..., str]]:
 def tf_serving(start_double) -> Callable[..., Double]:
     """Starts loopback TF Serving doubles with the given behaviour options."""
     return lambda *options: Double(start_double("tf_serving_double", *options))
-
-
-@dataclass
-class Run:
-    code: int
-    stdout: str
-    stderr: str
-
-
-def run_module(module: str, *args: str, env: dict | None = None, timeout: float = 90) -> Run:
-    result = subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=PROJECT_DIR,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
-    return Run(result.returncode, result.stdout, result.stderr)
 
 
 def default_sigint() -> None:

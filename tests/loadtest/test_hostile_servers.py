@@ -13,14 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli import PROJECT_DIR, run_module
 from tests.loadtest.conftest import (
-    PROJECT_DIR,
     SCRIPT,
     constant_load,
     csv_rows,
     default_sigint,
     kubeconfig_for,
-    run_module,
 )
 
 

@@ -17,7 +17,8 @@ import pytest
 from kubernetes_validate.utils import latest_version
 
 from loadtest.incluster_objects import locust_image
-from tests.loadtest.conftest import PROJECT_DIR, SCRIPT, default_sigint, kubeconfig_for, path_with, run_module
+from tests.cli import PROJECT_DIR, run_module
+from tests.loadtest.conftest import SCRIPT, default_sigint, kubeconfig_for, path_with
 from tests.stack_outputs import LOAD_GENERATOR
 
 REPORTS = {

@@ -3,7 +3,8 @@
 import hashlib
 
 from loadtest import model_api
-from tests.loadtest.conftest import constant_load, csv_rows, run_module
+from tests.cli import run_module
+from tests.loadtest.conftest import constant_load, csv_rows
 
 LAB_PATH = "/v1/models/image_classifier/versions/1:predict"
 

@@ -14,7 +14,7 @@ from loadtest.capacity import CapacityError, from_run, levels
 from loadtest.planning import PlanError, Stack, make_plan
 from loadtest.target import stack_settings
 from loadtest.timeline import LOCUST_HISTORY_CSV, TIMELINE_CSV, Sample, TimelineWriter
-from tests.loadtest.conftest import PROJECT_DIR, run_module
+from tests.cli import PROJECT_DIR, run_module
 
 RECORDED = PROJECT_DIR / "tests" / "loadtest" / "fixtures" / "plan-run"
 HISTORY_HEADER = ["Timestamp", "User Count", "Type", "Name", "Requests/s", "95%"]

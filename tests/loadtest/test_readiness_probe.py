@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.loadtest.conftest import PROJECT_DIR
+from tests.cli import PROJECT_DIR
 
 
 def probe_script(port: int, marker, server_stat) -> str:

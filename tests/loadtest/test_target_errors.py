@@ -2,7 +2,8 @@
 
 import socket
 
-from tests.loadtest.conftest import path_with, run_module
+from tests.cli import run_module
+from tests.loadtest.conftest import path_with
 
 
 def closed_port() -> int:

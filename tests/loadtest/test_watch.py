@@ -19,15 +19,14 @@ from loadtest.timeline import (
     pending_by_reason,
     render_chart,
 )
+from tests.cli import PROJECT_DIR, run_module
 from tests.loadtest.conftest import (
-    PROJECT_DIR,
     RUNNING,
     SCRIPT,
     constant_load,
     csv_rows,
     default_sigint,
     kubeconfig_for,
-    run_module,
 )
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.cli import run_module
 
 
 @pytest.mark.parametrize(
@@ -22,14 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 )
 def test_a_bad_option_is_refused_in_one_line(args: list[str], expected: str, tmp_path: Path) -> None:
     (tmp_path / "etcd").mkdir()
-    run = subprocess.run(
-        [sys.executable, "-m", "localcluster", *(arg.replace("{used}", str(tmp_path)) for arg in args)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 2
+    run = run_module("localcluster", *(arg.replace("{used}", str(tmp_path)) for arg in args), timeout=60)
+    assert run.code == 2
     assert expected in run.stderr.strip().splitlines()[-1]
     assert "Traceback" not in run.stderr and "[1/4]" not in run.stdout

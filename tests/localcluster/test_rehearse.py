@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from loadtest.target import stack_settings
 from loadtest.timeline import Sample
 from localcluster.rehearsal import Phases, pools, resting_nodes
 from localcluster.stack_settings import kubernetes_config, parse_change
+from tests.cli import run_module
 
 
 def test_the_stacks_gke_settings_shape_the_pools_and_the_rest_goes_to_the_stack(tmp_path: Path) -> None:
@@ -51,15 +50,8 @@ def test_a_change_must_name_a_setting() -> None:
     ],
 )
 def test_bad_options_are_refused_in_one_line_before_anything_starts(args: list[str], expected: str) -> None:
-    run = subprocess.run(
-        [sys.executable, "-m", "localcluster.rehearse", *args],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 2
+    run = run_module("localcluster.rehearse", *args, timeout=60)
+    assert run.code == 2
     assert expected in run.stderr.strip().splitlines()[-1]
     assert "Traceback" not in run.stderr
 
