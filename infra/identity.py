@@ -26,6 +26,29 @@ class KubernetesTarget:
     namespace_ready: list[pulumi.Resource]
 
 
+def pod_service_account(
+    name: str,
+    account_name: str,
+    namespace: str,
+    labels: dict[str, str],
+    google_account: pulumi.Input[str] | None,
+    opts: pulumi.ResourceOptions,
+) -> k8s.core.v1.ServiceAccount:
+    """The Kubernetes account pods run as: no API token mounted (they never call the API server), and, where
+    `google_account` is given, annotated to act as it through Workload Identity."""
+    return k8s.core.v1.ServiceAccount(
+        f"{name}-service-account",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=account_name,
+            namespace=namespace,
+            labels=labels,
+            annotations=None if google_account is None else {GKE_SERVICE_ACCOUNT_ANNOTATION: google_account},
+        ),
+        automount_service_account_token=False,
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class WorkloadIdentityArgs:
     kube_target: KubernetesTarget
@@ -67,18 +90,13 @@ class WorkloadIdentity(pulumi.ComponentResource):
             ),
             opts=google,
         )
-        kubernetes_account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.service_account_name,
-                namespace=kube_target.namespace,
-                labels=args.labels,
-                annotations={GKE_SERVICE_ACCOUNT_ANNOTATION: account.email},
-            ),
-            automount_service_account_token=False,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready
-            ),
+        kubernetes_account = pod_service_account(
+            name,
+            args.service_account_name,
+            kube_target.namespace,
+            args.labels,
+            account.email,
+            pulumi.ResourceOptions(parent=self, provider=kube_target.provider, depends_on=kube_target.namespace_ready),
         )
         self.email = account.email
         self.member = account.member

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_gcp as gcp
-import pulumi_kubernetes as k8s
 
-from infra.identity import GKE_SERVICE_ACCOUNT_ANNOTATION, KubernetesTarget, WorkloadIdentity, WorkloadIdentityArgs
+from infra.identity import KubernetesTarget, WorkloadIdentity, WorkloadIdentityArgs, pod_service_account
 
 BUCKET_READER_ROLE = "roles/storage.objectViewer"
 
@@ -42,17 +41,8 @@ def serving_identity(
 ) -> tuple[pulumi.Input[str], list[pulumi.Resource]]:
     """The pods' service account name, and what must exist before they start."""
     if args.bucket_reader is None:
-        annotations = {GKE_SERVICE_ACCOUNT_ANNOTATION: args.google_service_account}
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.account_name,
-                namespace=args.namespace,
-                labels=args.labels,
-                annotations=annotations if args.google_service_account else None,
-            ),
-            automount_service_account_token=False,
-            opts=k8s_child,
+        account = pod_service_account(
+            name, args.account_name, args.namespace, args.labels, args.google_service_account or None, k8s_child
         )
         return args.account_name, [account]
     # TF Serving reads gs:// as this Google account, which may read the model bucket and nothing else.
